@@ -1,0 +1,301 @@
+"""MNIST for the tutorials: find it, download it safely, read it, split it.
+
+The tutorials use the split of the original ``mnist.pkl.gz``: the first 50,000
+training images for training, the last 10,000 for validation, and the 10,000
+``t10k`` images for testing, with pixels scaled as ``value / 256`` (float32) and
+integer labels.
+
+Accepted sources (``dataset`` argument):
+
+* ``None``: the IDX files in the default data folder (``data/mnist`` of this
+  checkout, or ``$DEEPTUTORIAL_DATA``), downloaded there first if missing;
+* ``"sample"``: the small real MNIST sample shipped in ``data/mnist-sample``;
+* a folder holding the four IDX files (gzipped or not);
+* the tutorial's pickle ``mnist.pkl.gz`` (loaded without running code).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO_ROOT / "data" / "mnist-sample"
+
+# Names of the four IDX files, and the sha256 of their *uncompressed* bytes: a
+# mirror may recompress the .gz, but the IDX content of MNIST never changes.
+MNIST_FILES = {
+    "train_images": ("train-images-idx3-ubyte",
+                     "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train_labels": ("train-labels-idx1-ubyte",
+                     "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "test_images": ("t10k-images-idx3-ubyte",
+                    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "test_labels": ("t10k-labels-idx1-ubyte",
+                    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
+
+# Public mirrors of the original files, tried in order.
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+# The tutorial keeps the last 10,000 of 60,000 training images for validation;
+# a smaller folder (the bundled sample) keeps the same sixth.
+VALID_FRACTION = 6
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+class DataError(ValueError):
+    """The data could not be found, fetched or read; the message says which file and why."""
+
+
+def default_data_dir() -> Path:
+    """Where full MNIST is looked for and downloaded to."""
+    env = os.environ.get("DEEPTUTORIAL_DATA")
+    return Path(env) if env else REPO_ROOT / "data" / "mnist"
+
+
+# --------------------------------------------------------------------------- IDX files
+
+_IDX_DTYPES = {0x08: np.uint8}
+
+
+def read_idx(path: str | os.PathLike, expected_sha256: str | None = None) -> np.ndarray:
+    """Read one IDX file (``.gz`` or raw) into a uint8 array, checking its structure.
+
+    With ``expected_sha256``, the uncompressed bytes must also hash to it.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    if expected_sha256 is not None:
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != expected_sha256:
+            raise DataError(f"{path}: sha256 of the content is {digest}, expected {expected_sha256}")
+    return _parse_idx(raw, path)
+
+
+def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(f"{path}: IDX header promises shape {shape} ({expected} bytes), "
+                        f"file holds {len(raw)} bytes (truncated or corrupt)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find_idx(folder: Path, name: str) -> Path:
+    for candidate in (folder / f"{name}.gz", folder / name):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{folder}: missing {name}.gz (or {name})")
+
+
+def _scale(images: np.ndarray) -> np.ndarray:
+    return (images.reshape(len(images), -1).astype(np.float32) / np.float32(256.0))
+
+
+def load_idx_folder(folder: str | os.PathLike, verify: bool = False) -> list[Split]:
+    """Read the four IDX files of ``folder`` and split them as the tutorial does."""
+    folder = Path(folder)
+    arrays = {}
+    for key, (name, digest) in MNIST_FILES.items():
+        arrays[key] = read_idx(_find_idx(folder, name), digest if verify else None)
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(f"{folder}: {part} images {images.shape} and labels {labels.shape} "
+                            f"do not match (expected N x rows x cols and N)")
+    train_x, train_y = _scale(arrays["train_images"]), arrays["train_labels"].astype(np.int32)
+    n_valid = len(train_x) // VALID_FRACTION
+    n_train = len(train_x) - n_valid
+    return [
+        (train_x[:n_train], train_y[:n_train]),
+        (train_x[n_train:], train_y[n_train:]),
+        (_scale(arrays["test_images"]), arrays["test_labels"].astype(np.int32)),
+    ]
+
+
+# --------------------------------------------------------------------------- the pickle
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Admits only what ``mnist.pkl.gz`` holds: NumPy arrays and dtypes in tuples/lists.
+
+    ``pickle.load`` would call any global a crafted file names; this refuses all but
+    the few NumPy reconstructors, so loading a downloaded pickle never runs code.
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 pickles (protocol 2) spell bytes
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise DataError(f"refusing to load {module}.{name}: the file holds more than "
+                            f"NumPy arrays (not the tutorial's mnist.pkl.gz?)")
+        if module.startswith("numpy") and name == "_reconstruct":
+            return np.ndarray.__reduce__(np.empty(0))[0]  # this NumPy's own reconstructor
+        return super().find_class(module, name)
+
+
+def load_pickle(path: str | os.PathLike) -> list[Split]:
+    """Load the tutorial's ``mnist.pkl.gz`` safely (see ``_ArraysOnlyUnpickler``)."""
+    path = Path(path)
+    try:
+        opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+        with opener(path, "rb") as f:
+            data = _ArraysOnlyUnpickler(f, encoding="latin1").load()
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as exc:
+        raise DataError(f"{path}: cannot unpickle ({exc})") from None
+    try:
+        splits = [(np.asarray(x, dtype=np.float32), np.asarray(y).astype(np.int32)) for x, y in data]
+        if len(splits) != 3 or any(x.ndim != 2 or len(x) != len(y) for x, y in splits):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: expected ((train_x, train_y), (valid_x, valid_y), "
+                        f"(test_x, test_y)) with 2-D x and matching labels") from None
+    return splits
+
+
+# --------------------------------------------------------------------------- download
+
+Opener = Callable[..., "io.BufferedIOBase"]
+
+
+def download_mnist(dest: str | os.PathLike, mirrors: tuple[str, ...] = MIRRORS,
+                   opener: Opener = urllib.request.urlopen, retries: int = 3,
+                   timeout: float = 30.0) -> Path:
+    """Fetch the four IDX files into ``dest``, each checked and written atomically.
+
+    A file already present is kept when its content hash is right and replaced
+    otherwise (partial or corrupt). Each mirror is tried ``retries`` times.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, digest in MNIST_FILES.values():
+        target = dest / f"{name}.gz"
+        if target.is_file():
+            try:
+                read_idx(target, digest)
+                continue
+            except DataError:
+                pass  # partial or corrupt: fetch it again
+        payload = _fetch_verified(f"{name}.gz", digest, mirrors, opener, retries, timeout)
+        _write_atomically(target, payload)
+    return dest
+
+
+def _fetch_verified(filename: str, digest: str, mirrors: tuple[str, ...], opener: Opener,
+                    retries: int, timeout: float) -> bytes:
+    failures = []
+    for mirror in mirrors:
+        url = mirror + filename
+        for attempt in range(retries):
+            try:
+                with opener(url, timeout=timeout) as response:
+                    payload = response.read()
+                content = gzip.decompress(payload)
+            except (OSError, EOFError, urllib.error.URLError) as exc:
+                failures.append(f"{url}: {exc}")
+                time.sleep(min(2 ** attempt, 4) * 0.1)
+                continue
+            got = hashlib.sha256(content).hexdigest()
+            if got != digest:
+                failures.append(f"{url}: sha256 {got}, expected {digest}")
+                break  # this mirror serves wrong content: do not retry it
+            return payload
+    raise DataError(f"could not download {filename}: " + "; ".join(failures[-len(mirrors):]))
+
+
+def _write_atomically(target: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- entry points
+
+def load_mnist(dataset: str | os.PathLike | None = None, download: bool = True) -> list[Split]:
+    """The tutorial's three splits as NumPy arrays: ``[(x, y), (x, y), (x, y)]``.
+
+    ``x`` is float32 in [0, 1) with one image per row, ``y`` int32 labels.
+    """
+    if dataset is None:
+        folder = default_data_dir()
+        if not all(any((folder / f"{n}{ext}").is_file() for ext in (".gz", ""))
+                   for n, _ in MNIST_FILES.values()):
+            if not download:
+                raise DataError(_missing_message(folder, "downloading is turned off"))
+            try:
+                download_mnist(folder)
+            except DataError as exc:
+                raise DataError(_missing_message(folder, str(exc))) from None
+        return load_idx_folder(folder, verify=True)
+    if str(dataset) == "sample":
+        return load_idx_folder(SAMPLE_DIR)
+    path = Path(dataset)
+    if path.is_dir():
+        return load_idx_folder(path)
+    if path.is_file():
+        return load_pickle(path)
+    raise DataError(f"dataset not found: {path} (expected a folder of MNIST IDX files, "
+                    f"an mnist.pkl.gz, 'sample', or nothing to use {default_data_dir()})")
+
+
+def _missing_message(folder: Path, reason: str) -> str:
+    names = ", ".join(f"{n}.gz" for n, _ in MNIST_FILES.values())
+    return (f"MNIST is not in {folder} and could not be downloaded ({reason}). "
+            f"Put {names} there, or pass --dataset FOLDER (or --dataset sample for the bundled sample).")
+
+
+def load_data(dataset: str | os.PathLike | None = None, download: bool = True) -> list:
+    """The tutorial's ``load_data``: the three splits as PyTensor shared variables.
+
+    Returns ``[(train_set_x, train_set_y), (valid_set_x, valid_set_y),
+    (test_set_x, test_set_y)]``; each ``x`` is a shared floatX matrix (one image per
+    row), each ``y`` a shared int32 vector, so both can be sliced in ``givens``.
+    """
+    import pytensor
+
+    def shared(x: np.ndarray, y: np.ndarray):
+        return (pytensor.shared(np.asarray(x, dtype=pytensor.config.floatX), borrow=True),
+                pytensor.shared(np.asarray(y, dtype=np.int32), borrow=True))
+
+    return [shared(x, y) for x, y in load_mnist(dataset, download=download)]
