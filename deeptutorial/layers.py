@@ -1,0 +1,68 @@
+"""The two layers the SdA borrows from the companion tutorials (logistic regression, MLP)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from deeptutorial.checks import check_positive
+from deeptutorial.dA import init_sigmoid_weights, zeros_shared
+
+ACTIVATIONS = {"tanh": pt.tanh, "sigmoid": pt.sigmoid}
+
+
+class HiddenLayer:
+    """A fully connected layer ``output = s(input W + b)`` with ``s`` = tanh or sigmoid.
+
+    ``W`` starts uniform in +-sqrt(6 / (n_in + n_out)) (Glorot & Bengio, 2010), four
+    times wider for the sigmoid; ``b`` starts at zero. Existing shared ``W``/``b``
+    may be passed in to share them.
+    """
+
+    def __init__(self, rng: np.random.RandomState, input, n_in: int, n_out: int, W=None, b=None,
+                 activation: str = "tanh"):
+        check_positive("n_in", n_in, integer=True)
+        check_positive("n_out", n_out, integer=True)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if W is None:
+            values = init_sigmoid_weights(rng, n_in, n_out)
+            if activation == "tanh":
+                values /= 4
+            W = pytensor.shared(values, name="W", borrow=True)
+        if b is None:
+            b = zeros_shared(n_out, "b")
+        self.input = input
+        self.W = W
+        self.b = b
+        self.output = ACTIVATIONS[activation](pt.dot(input, self.W) + self.b)
+        self.params = [self.W, self.b]
+
+
+class LogisticRegression:
+    """Multi-class logistic regression ``P(Y = i | x) = softmax(x W + b)_i``.
+
+    ``W`` and ``b`` start at zero; ``y_pred`` is the most probable class.
+    """
+
+    def __init__(self, input, n_in: int, n_out: int):
+        check_positive("n_in", n_in, integer=True)
+        if not (isinstance(n_out, int) and n_out >= 2):
+            raise ValueError(f"n_out must be an integer >= 2 (classes), got {n_out!r}")
+        self.n_out = n_out
+        self.W = pytensor.shared(np.zeros((n_in, n_out), dtype=pytensor.config.floatX),
+                                 name="W", borrow=True)
+        self.b = zeros_shared(n_out, "b")
+        self.input = input
+        self.p_y_given_x = pt.special.softmax(pt.dot(input, self.W) + self.b, axis=1)
+        self.y_pred = pt.argmax(self.p_y_given_x, axis=1)
+        self.params = [self.W, self.b]
+
+    def negative_log_likelihood(self, y):
+        """Mean of ``-log P(Y = y | x)`` over the minibatch."""
+        return -pt.mean(pt.log(self.p_y_given_x)[pt.arange(y.shape[0]), y])
+
+    def errors(self, y):
+        """Fraction of the minibatch that is misclassified."""
+        return pt.mean(pt.neq(self.y_pred, y))

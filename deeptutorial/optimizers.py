@@ -1,0 +1,48 @@
+"""Optimisers as PyTensor update lists: ``updates = adam(cost, params)``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from deeptutorial.checks import check_positive
+
+
+def sgd(cost, params: list, learning_rate=0.1) -> list:
+    """Plain stochastic gradient descent: ``p <- p - lr * dcost/dp``."""
+    if isinstance(learning_rate, (int, float)):
+        check_positive("learning_rate", learning_rate)
+    grads = pytensor.grad(cost, params)
+    return [(p, p - learning_rate * g) for p, g in zip(params, grads)]
+
+
+def adam(cost, params: list, learning_rate: float = 0.001, beta1: float = 0.9,
+         beta2: float = 0.999, epsilon: float = 1e-8) -> list:
+    """Adam (Kingma & Ba, 2015), with its moment estimates and step count as shared state::
+
+        t <- t + 1
+        m <- beta1 m + (1 - beta1) g          v <- beta2 v + (1 - beta2) g^2
+        p <- p - lr sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon)
+
+    The state variables are listed in ``updates`` too, so they can be checkpointed.
+    """
+    check_positive("learning_rate", learning_rate)
+    for name, beta in (("beta1", beta1), ("beta2", beta2)):
+        if not 0 <= beta < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {beta!r}")
+    floatX = pytensor.config.floatX
+    grads = pytensor.grad(cost, params)
+    t_prev = pytensor.shared(np.asarray(0.0, dtype=floatX), name="adam_t")
+    t = t_prev + 1
+    step = learning_rate * pt.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    updates = [(t_prev, t)]
+    for p, g in zip(params, grads):
+        value = p.get_value(borrow=True)
+        m_prev = pytensor.shared(np.zeros(value.shape, dtype=value.dtype), name=f"adam_m_{p.name}")
+        v_prev = pytensor.shared(np.zeros(value.shape, dtype=value.dtype), name=f"adam_v_{p.name}")
+        m = beta1 * m_prev + (1 - beta1) * g
+        v = beta2 * v_prev + (1 - beta2) * g ** 2
+        updates += [(m_prev, m), (v_prev, v),
+                    (p, (p - step * m / (pt.sqrt(v) + epsilon)).astype(p.dtype))]
+    return updates
