@@ -1,9 +1,11 @@
 """deeptutorial: the Theano autoencoder tutorials (dA, SdA) rebuilt on PyTensor."""
 
 from deeptutorial.dA import dA
+from deeptutorial.layers import HiddenLayer, LogisticRegression
+from deeptutorial.SdA import SdA
 from deeptutorial.data import DataError, load_data, load_mnist
 from deeptutorial.utils import scale_to_unit_interval, tile_raster_images
 
-__all__ = ["dA", "DataError", "load_data", "load_mnist", "scale_to_unit_interval",
+__all__ = ["dA", "SdA", "HiddenLayer", "LogisticRegression", "DataError", "load_data", "load_mnist", "scale_to_unit_interval",
            "tile_raster_images"]
 __version__ = "0.1.0"

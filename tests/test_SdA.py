@@ -1,0 +1,158 @@
+import json
+
+import numpy as np
+import pytensor
+import pytest
+
+from deeptutorial import SdA, load_data
+from deeptutorial.training import EarlyStopping, train_with_early_stopping
+
+from test_scripts import run
+
+
+def small_sda(seed=1, sizes=(40, 30), levels=(0.1, 0.2)):
+    return SdA(numpy_rng=np.random.RandomState(seed), n_ins=784, hidden_layers_sizes=list(sizes),
+               n_outs=10, corruption_levels=list(levels))
+
+
+def test_dA_layers_share_the_mlp_weights_themselves():
+    sda = small_sda()
+    assert len(sda.dA_layers) == len(sda.sigmoid_layers) == 2
+    for layer, da in zip(sda.sigmoid_layers, sda.dA_layers):
+        assert da.W is layer.W and da.b is layer.b
+    assert sda.dA_layers[1].x is sda.sigmoid_layers[0].output
+    assert sda.params == [sda.sigmoid_layers[0].W, sda.sigmoid_layers[0].b,
+                          sda.sigmoid_layers[1].W, sda.sigmoid_layers[1].b,
+                          sda.logLayer.W, sda.logLayer.b]
+    W = sda.sigmoid_layers[0].W.get_value()
+    assert abs(W).max() <= 4 * np.sqrt(6 / (784 + 40))  # sigmoid: 4x Glorot's range
+
+
+def pretrain(sda, train_set_x, epochs, cached, batch_size=20, lr=0.05, levels=(0.0, 0.0)):
+    fns = sda.pretraining_functions(train_set_x, batch_size, cached=cached)
+    n_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    costs = []
+    for k, fn in enumerate(fns):
+        if cached and k > 0:
+            sda.cache_layer_input(k, train_set_x)
+        costs.append([np.mean([fn(i, corruption=levels[k], lr=lr) for i in range(n_batches)])
+                      for _ in range(epochs)])
+    return costs
+
+
+def test_each_pretraining_function_lowers_its_layers_cost(float32):
+    train_set_x = load_data("sample")[0][0]
+    costs = pretrain(small_sda(), train_set_x, epochs=3, cached=False, levels=(0.1, 0.2))
+    for layer_costs in costs:
+        assert layer_costs[-1] < 0.97 * layer_costs[0]
+
+
+def test_cached_pretraining_gives_the_same_costs(float32):
+    train_set_x = load_data("sample")[0][0]
+    default = pretrain(small_sda(seed=5), train_set_x, epochs=1, cached=False)
+    cached = pretrain(small_sda(seed=5), train_set_x, epochs=1, cached=True)
+    np.testing.assert_allclose(cached, default, rtol=1e-5)
+
+
+def test_finetuning_lowers_validation_error_well_below_chance(float32):
+    datasets = load_data("sample")
+    sda = small_sda()
+    pretrain(sda, datasets[0][0], epochs=1, cached=True)
+    train_fn, valid_score, test_score = sda.build_finetune_functions(datasets, 10, 0.1)
+    before = np.mean(valid_score())
+    for _ in range(2):
+        for i in range(250):
+            train_fn(i)
+    after = np.mean(valid_score())
+    assert before > 0.8 and after < 0.25
+    assert 0 <= np.mean(test_score()) < 0.4  # the sample's test digits are harder
+
+
+def scripted_run(losses_at_validation, n_batches=10, max_epochs=100):
+    """Fine-tune with a step that does nothing and a scripted validation curve."""
+    curve = iter(losses_at_validation)
+    steps = []
+    history = train_with_early_stopping(
+        lambda i: steps.append(i) or 1.0, n_batches, max_epochs,
+        valid_score=lambda: [next(curve)], test_score=lambda: [0.5],
+        log=lambda line: None)
+    return history, len(steps)
+
+
+def test_early_stopping_without_late_improvement_stops_at_initial_patience():
+    # patience = 10 epochs x 10 batches = 100; validation every 10 minibatches
+    history, n_steps = scripted_run([0.5, 0.4, 0.3] + [0.3] * 100)
+    assert n_steps == 101  # iterations 0..100: stops once patience (100) <= iteration
+    assert history.epochs == 11 and history.best_iter == 29
+    assert len(history.validation_curve) == 10
+
+
+def test_early_stopping_extends_patience_on_clear_improvement():
+    losses = [0.9 ** k for k in range(9)] + [0.9 ** 8] * 100  # last gain at iteration 89
+    history, n_steps = scripted_run(losses)
+    assert history.best_iter == 89
+    assert n_steps == 179  # patience = 2 x 89 = 178
+    assert history.epochs == 18 and len(history.validation_curve) == 17
+    assert history.validation_curve[-1] == {"epoch": 17, "minibatch": 10,
+                                            "error_percent": pytest.approx(100 * 0.9 ** 8)}
+
+
+def test_early_stopping_small_gains_count_as_best_but_do_not_extend():
+    stopper = EarlyStopping(10)
+    assert stopper.record(95, 0.5) and stopper.patience == 190
+    assert stopper.record(150, 0.499) and stopper.patience == 190  # < 0.5% better
+    assert stopper.best_iter == 150 and not stopper.record(160, 0.6)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(hidden_layers_sizes=[10, 10], corruption_levels=[0.1]), "same length"),
+    (dict(hidden_layers_sizes=[], corruption_levels=[]), "empty"),
+    (dict(hidden_layers_sizes=[10, 0], corruption_levels=[0.1, 0.1]), "got 0"),
+    (dict(n_outs=1), "n_outs"),
+    (dict(corruption_levels=[0.1, 1.5]), "1.5"),
+])
+def test_bad_arguments_are_named(kwargs, word):
+    args = dict(hidden_layers_sizes=[10, 10], corruption_levels=[0.1, 0.1], n_outs=10)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=word):
+        SdA(numpy_rng=np.random.RandomState(0), n_ins=784, **args)
+
+
+def test_labels_outside_the_classes_are_refused(float32):
+    datasets = load_data("sample")
+    sda = SdA(numpy_rng=np.random.RandomState(0), n_ins=784, hidden_layers_sizes=[10],
+              n_outs=5, corruption_levels=[0.1])
+    with pytest.raises(ValueError, match=r"label 9 is outside \[0, 5\)"):
+        sda.build_finetune_functions(datasets, 10, 0.1)
+
+
+def test_SdA_script_end_to_end(tmp_path):
+    proc = run("test_SdA.py", "--dataset", "sample", "--pretraining-epochs", 1,
+               "--training-epochs", 2, "--batch-size", 10, "--hidden-layers", 30, 20,
+               "--corruption-levels", 0.1, 0.2, "--pretrain-lr", 0.01, "--cached-pretraining",
+               "--output-folder", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Pre-training layer 1, epoch 0, cost" in proc.stdout
+    assert "test error of best model" in proc.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    for key in ("settings", "pretraining", "validation_curve", "best_validation_error_percent",
+                "test_error_percent", "finetune_epochs", "pretraining_seconds",
+                "finetuning_seconds", "filters_image"):
+        assert key in results
+    assert [p["layer"] for p in results["pretraining"]] == [0, 1]
+    assert len(results["pretraining"][1]["epoch_costs"]) == 1
+    assert results["finetune_epochs"] == 2 and len(results["validation_curve"]) == 2
+    assert results["test_error_percent"] < 60
+    assert (tmp_path / results["filters_image"]).stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--hidden-layers", "10", "10", "--corruption-levels", "0.1"], "one value per layer"),
+    (["--hidden-layers", "0"], "got 0"),
+    (["--finetune-lr", "0"], "got 0"),
+])
+def test_SdA_script_bad_input_is_one_line(tmp_path, args, word):
+    proc = run("test_SdA.py", "--dataset", "sample", "--output-folder", tmp_path, *args)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and word in lines[0], proc.stderr
