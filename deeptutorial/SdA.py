@@ -12,9 +12,10 @@ from deeptutorial.checks import check_fraction, check_positive
 from deeptutorial.dA import dA
 from deeptutorial.layers import HiddenLayer, LogisticRegression
 from deeptutorial.optimizers import sgd
+from deeptutorial.persistence import SavesParams
 
 
-class SdA:
+class SdA(SavesParams):
     """Stacked denoising autoencoder (Vincent et al., 2010).
 
     An MLP of sigmoid layers ``h_k = sigmoid(h_{k-1} W_k + b_k)`` (``h_0 = x``) topped by
@@ -76,6 +77,22 @@ class SdA:
         self.params.extend(self.logLayer.params)
         self.finetune_cost = self.logLayer.negative_log_likelihood(self.y)
         self.errors = self.logLayer.errors(self.y)
+
+    def named_params(self) -> dict:
+        """Every trained variable: the MLP's and each dA's own visible bias."""
+        named = {}
+        for k, layer_dA in enumerate(self.dA_layers):
+            named.update({f"layer{k}.{name}": v for name, v in layer_dA.named_params().items()})
+        named.update({"logistic.W": self.logLayer.W, "logistic.b": self.logLayer.b})
+        return named
+
+    def noise_generators(self) -> list:
+        """The distinct random generators of the dA layers, in layer order."""
+        unique = []
+        for layer_dA in self.dA_layers:
+            if all(layer_dA.pytensor_rng is not g for g in unique):
+                unique.append(layer_dA.pytensor_rng)
+        return unique
 
     def pretraining_functions(self, train_set_x, batch_size: int, cached: bool = False) -> list:
         """One compiled SGD step per layer, ``fn(index, corruption=..., lr=...)`` -> cost

@@ -9,7 +9,7 @@ import traceback
 from typing import Callable
 
 from deeptutorial.data import DataError
-from deeptutorial.training import NonFiniteCost
+from deeptutorial.training import NonFiniteCost, TrainingInterrupted
 
 
 def use_float32() -> None:
@@ -70,19 +70,42 @@ def make_parser(description: str, output_folder: str, seed: int) -> OneLineParse
     return parser
 
 
+def add_persistence_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags for saving and reloading trained models and for checkpoint / resume."""
+    parser.add_argument("--save-model", action="store_true",
+                        help="save the trained parameters (.npz) in the output folder")
+    parser.add_argument("--load-model", metavar="FOLDER", default=None,
+                        help="skip training: load the parameters a --save-model run left in "
+                             "FOLDER and only make the images")
+    parser.add_argument("--checkpoint-dir", metavar="DIR", default=None,
+                        help="save a checkpoint there at the end of every epoch and on Ctrl-C")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoints in --checkpoint-dir")
+
+
+def check_same_settings(saved: dict, current: dict, source: str) -> None:
+    """A checkpoint may only be resumed by a run with the same training settings."""
+    ignored = {"output_folder", "checkpoint_dir", "resume", "save_model", "load_model", "debug"}
+    differ = sorted(k for k in set(saved) | set(current)
+                    if k not in ignored and saved.get(k) != current.get(k))
+    if differ:
+        details = ", ".join(f"{k}={saved.get(k)!r} there, {current.get(k)!r} now" for k in differ)
+        raise ValueError(f"{source} was made with other settings: {details}")
+
+
 def run_script(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
     """Run ``main(argv)``; print expected errors as one line and return an exit code."""
     argv = sys.argv[1:] if argv is None else argv
     prog = os.path.basename(sys.argv[0])
     try:
         main(argv)
-    except (ValueError, NonFiniteCost, OSError) as exc:
+    except (ValueError, NonFiniteCost, OSError, TrainingInterrupted) as exc:
         if "--debug" in argv:
             traceback.print_exc()
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        return 130 if isinstance(exc, TrainingInterrupted) else 1
     return 0
 
 
-__all__ = ["DataError", "make_parser", "positive_int", "positive_float", "fraction",
+__all__ = ["DataError", "add_persistence_flags", "check_same_settings", "make_parser", "positive_int", "positive_float", "fraction",
            "run_script", "use_float32"]

@@ -9,6 +9,7 @@ from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.checks import check_fraction, check_positive
+from deeptutorial.persistence import SavesParams
 
 LOSSES = ("cross_entropy", "squared_error")
 
@@ -24,7 +25,7 @@ def zeros_shared(n: int, name: str) -> pytensor.compile.SharedVariable:
     return pytensor.shared(np.zeros(n, dtype=pytensor.config.floatX), name=name, borrow=True)
 
 
-class dA:
+class dA(SavesParams):
     """Denoising autoencoder with tied weights (Vincent et al., 2008).
 
     An input row ``x`` in [0, 1]^d is first corrupted into ``x~`` by zeroing each
@@ -68,6 +69,9 @@ class dA:
         self.pytensor_rng = pytensor_rng
         self.x = pt.matrix("x") if input is None else input
         self.params = [self.W, self.b, self.b_prime]
+
+    def named_params(self) -> dict:
+        return {"W": self.W, "b": self.b, "b_prime": self.b_prime}
 
     def get_corrupted_input(self, input, corruption_level):
         """Zero each entry of ``input`` with probability ``corruption_level`` (the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -9,54 +11,120 @@ from typing import Callable
 import numpy as np
 
 
-class NonFiniteCost(FloatingPointError):
-    """A training step returned NaN or infinity; the message says where."""
+# A minibatch cost this many times the run's first one means the run has diverged. PyTensor
+# rewrites log(sigmoid(.)) into a stable softplus, so an exploding dA rarely reaches NaN.
+DIVERGENCE_FACTOR = 100.0
 
-    def __init__(self, epoch: int, minibatch: int, cost: float):
-        super().__init__(f"cost became {cost} at epoch {epoch}, minibatch {minibatch}: "
-                         f"training diverged; try a smaller learning rate")
+
+class NonFiniteCost(FloatingPointError):
+    """A training step returned NaN, infinity, or a cost that exploded; the message says where."""
+
+    def __init__(self, epoch: int, minibatch: int, cost: float, start_cost: float | None = None):
+        what = f"cost became {cost:g}"
+        if start_cost is not None and np.isfinite(cost):
+            what += f" (over {DIVERGENCE_FACTOR:g} times its starting {start_cost:g})"
+        super().__init__(f"{what} at epoch {epoch}, minibatch {minibatch}: training diverged; "
+                         f"try a smaller learning rate")
         self.epoch, self.minibatch, self.cost = epoch, minibatch, cost
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on request (Ctrl-C) after a whole minibatch; its state is consistent."""
+
+    def __init__(self, epoch: int, minibatch: int):
+        super().__init__(f"interrupted after epoch {epoch}, minibatch {minibatch}")
+        self.epoch, self.minibatch = epoch, minibatch
+
+
+class StopRequest:
+    """Set by the first Ctrl-C inside ``stop_on_interrupt``; loops check it between steps."""
+
+    requested = False
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(log: Callable[[str], None] = print):
+    """Turn the first Ctrl-C into a request to stop after the current minibatch (a second
+    one aborts at once), so that parameters are never left half-updated."""
+    request = StopRequest()
+
+    def handler(signum, frame):
+        if request.requested:
+            raise KeyboardInterrupt
+        request.requested = True
+        log("stopping after this minibatch (Ctrl-C again to abort at once)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield request
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
 class TrainingLog:
-    """Per-epoch mean costs and wall-clock seconds of one training run."""
+    """Per-epoch mean costs and seconds of one run, and where an interrupted epoch stopped."""
 
     epoch_costs: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    start_cost: float | None = None  # the run's first minibatch cost
+    minibatch: int = 0  # next minibatch of the unfinished epoch
+    partial_costs: list[float] = field(default_factory=list)
+    partial_seconds: float = 0.0
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.epoch_costs)
 
 
-def train_epoch(step: Callable[[int], float], n_batches: int, epoch: int = 0) -> float:
-    """Call ``step(i)`` for every minibatch index; return the mean cost (in float64)."""
-    costs = np.empty(n_batches)
-    for i in range(n_batches):
-        costs[i] = step(i)
-    if not np.all(np.isfinite(costs)):
-        bad = int(np.argmin(np.isfinite(costs)))
-        raise NonFiniteCost(epoch, bad, float(costs[bad]))
-    return float(costs.mean())
+def check_costs(costs, epoch: int, start_cost: float | None = None) -> None:
+    """Raise ``NonFiniteCost`` at the first cost that is NaN, infinite or, given the run's
+    ``start_cost`` (> 0), more than ``DIVERGENCE_FACTOR`` times it."""
+    costs = np.asarray(costs, dtype=np.float64)
+    bad = ~np.isfinite(costs)
+    if start_cost is not None and start_cost > 0:
+        bad |= costs > DIVERGENCE_FACTOR * start_cost
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise NonFiniteCost(epoch, i, float(costs[i]), start_cost)
 
 
 def train(step: Callable[[int], float], n_batches: int, n_epochs: int,
-          log: Callable[[str], None] = print, first_epoch: int = 0,
-          history: TrainingLog | None = None,
+          log: Callable[[str], None] = print, history: TrainingLog | None = None,
           on_epoch_end: Callable[[int, TrainingLog], None] | None = None,
+          stop: StopRequest | None = None,
           log_format: str = "Training epoch {epoch}, cost {cost:.4f}") -> TrainingLog:
-    """Run ``n_epochs`` epochs of ``step`` over ``n_batches`` minibatches, printing each
-    epoch's mean cost as the tutorial does (``Training epoch 0, cost 63.2892``).
+    """Run epochs of ``step(i)`` over minibatches ``0..n_batches-1`` until ``n_epochs`` are
+    done, printing each epoch's mean cost as the tutorial does
+    (``Training epoch 0, cost 63.2892``).
 
-    ``first_epoch`` and ``history`` let a resumed run carry on where it stopped;
-    ``on_epoch_end(epoch, history)`` is called after each epoch (e.g. to checkpoint).
+    ``history`` (e.g. from a checkpoint) resumes a run exactly where it stopped;
+    ``on_epoch_end(epoch, history)`` runs after each epoch (e.g. to checkpoint); when
+    ``stop.requested`` turns true the loop raises ``TrainingInterrupted`` after the
+    current minibatch, leaving ``history`` ready to resume from.
     """
     history = history if history is not None else TrainingLog()
-    for epoch in range(first_epoch, n_epochs):
+    for epoch in range(history.epochs_done, n_epochs):
         start = time.perf_counter()
-        cost = train_epoch(step, n_batches, epoch)
-        history.epoch_seconds.append(time.perf_counter() - start)
-        history.epoch_costs.append(cost)
-        log(log_format.format(epoch=epoch, cost=cost))
+        costs = history.partial_costs
+        for i in range(history.minibatch, n_batches):
+            costs.append(float(step(i)))
+            if stop is not None and stop.requested and i + 1 < n_batches:
+                history.minibatch = i + 1
+                history.partial_seconds += time.perf_counter() - start
+                check_costs(costs, epoch, history.start_cost)
+                raise TrainingInterrupted(epoch, i)
+        if history.start_cost is None and costs:
+            history.start_cost = costs[0]
+        check_costs(costs, epoch, history.start_cost)
+        history.epoch_seconds.append(history.partial_seconds + time.perf_counter() - start)
+        history.epoch_costs.append(float(np.mean(costs)))
+        history.minibatch, history.partial_costs, history.partial_seconds = 0, [], 0.0
+        log(log_format.format(epoch=epoch, cost=history.epoch_costs[-1]))
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
+        if stop is not None and stop.requested and epoch + 1 < n_epochs:
+            raise TrainingInterrupted(epoch, n_batches - 1)
     return history
 
 
@@ -114,15 +182,16 @@ def train_with_early_stopping(step: Callable[[int], float], n_batches: int, max_
     test error measured each time the validation error reaches a new best."""
     stopper = stopper or EarlyStopping(n_batches)
     history = FinetuneLog()
+    start_cost = None
     for epoch in range(1, max_epochs + 1):
         costs = np.empty(n_batches)
         for minibatch in range(n_batches):
             costs[minibatch] = step(minibatch)
+            if start_cost is None:
+                start_cost = float(costs[0])
             iteration = (epoch - 1) * n_batches + minibatch
             if stopper.should_validate(iteration):
-                if not np.all(np.isfinite(costs[:minibatch + 1])):
-                    bad = int(np.argmin(np.isfinite(costs[:minibatch + 1])))
-                    raise NonFiniteCost(epoch, bad, float(costs[bad]))
+                check_costs(costs[:minibatch + 1], epoch, start_cost)
                 error = float(np.mean(valid_score()))
                 history.validation_curve.append(
                     {"epoch": epoch, "minibatch": minibatch + 1, "error_percent": 100 * error})
@@ -136,9 +205,7 @@ def train_with_early_stopping(step: Callable[[int], float], n_batches: int, max_
                 break
         history.epochs = epoch
         done = costs[:minibatch + 1]
-        if not np.all(np.isfinite(done)):
-            bad = int(np.argmin(np.isfinite(done)))
-            raise NonFiniteCost(epoch, bad, float(done[bad]))
+        check_costs(done, epoch, start_cost)
         history.epoch_costs.append(float(done.mean()))
         if stopper.should_stop(iteration):
             break

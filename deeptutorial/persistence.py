@@ -1,0 +1,125 @@
+"""Saving and loading model state as ``.npz`` files: no pickle, written atomically.
+
+A file holds named arrays and, optionally, a JSON document (``meta``) for everything
+that is not an array: epoch counters, cost histories, random generator states.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from deeptutorial.results import write_atomically
+
+META_KEY = "__meta__"
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray],
+                meta: dict | None = None) -> Path:
+    """Write ``arrays`` (and ``meta`` as JSON) to ``path`` atomically."""
+    if META_KEY in arrays:
+        raise ValueError(f"{META_KEY!r} is reserved")
+    payload = dict(arrays)
+    if meta is not None:
+        payload[META_KEY] = np.array(json.dumps(meta))
+    buffer = io.BytesIO()
+    np.savez(buffer, **payload)
+    return write_atomically(path, buffer.getvalue())
+
+
+def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a file written by ``save_arrays``; object arrays (pickles) are refused."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{path}: cannot read saved arrays ({exc})") from None
+    meta = json.loads(str(arrays.pop(META_KEY))) if META_KEY in arrays else {}
+    return arrays, meta
+
+
+def shared_values(variables: dict) -> dict[str, np.ndarray]:
+    """The current values of named shared variables."""
+    return {name: np.asarray(v.get_value(borrow=True)) for name, v in variables.items()}
+
+
+def assign_values(variables: dict, arrays: dict[str, np.ndarray], source: str = "file") -> None:
+    """Set named shared variables from ``arrays``, after checking that names, shapes and
+    dtypes all match; on any mismatch nothing is changed and every mismatch is named."""
+    problems = []
+    missing = sorted(set(variables) - set(arrays))
+    extra = sorted(set(arrays) - set(variables))
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+    if extra:
+        problems.append(f"unexpected {', '.join(extra)}")
+    for name in sorted(set(variables) & set(arrays)):
+        current = variables[name].get_value(borrow=True)
+        if arrays[name].shape != current.shape:
+            problems.append(f"{name} has shape {arrays[name].shape}, the model needs {current.shape}")
+        elif arrays[name].dtype != current.dtype:
+            problems.append(f"{name} has dtype {arrays[name].dtype}, the model needs {current.dtype}")
+    if problems:
+        raise ValueError(f"{source} does not fit this model: " + "; ".join(problems))
+    for name, variable in variables.items():
+        variable.set_value(np.array(arrays[name]), borrow=True)
+
+
+def save_params(path: str | os.PathLike, variables: dict) -> Path:
+    """Save named shared variables (a model's ``named_params()``) to ``path``."""
+    return save_arrays(path, shared_values(variables))
+
+
+def load_params(path: str | os.PathLike, variables: dict) -> None:
+    """Load ``path`` into named shared variables, checking names, shapes and dtypes."""
+    arrays, _ = load_arrays(path)
+    assign_values(variables, arrays, source=str(path))
+
+
+def rng_state(generator_variable) -> dict:
+    """The JSON-able state of a PyTensor shared random generator."""
+    return generator_variable.get_value(borrow=True).bit_generator.state
+
+
+def set_rng_state(generator_variable, state: dict) -> None:
+    generator = generator_variable.get_value()
+    generator.bit_generator.state = state
+    generator_variable.set_value(generator, borrow=True)
+
+
+def save_checkpoint(path: str | os.PathLike, variables: dict, rngs: list, state: dict) -> Path:
+    """Save shared variables, random generator states and a JSON ``state`` atomically."""
+    meta = {"state": state, "rng_states": [rng_state(g) for g in rngs]}
+    return save_arrays(path, shared_values(variables), meta)
+
+
+def load_checkpoint(path: str | os.PathLike, variables: dict, rngs: list) -> dict:
+    """Restore what ``save_checkpoint`` saved into the same variables; return ``state``."""
+    arrays, meta = load_arrays(path)
+    if "state" not in meta or len(meta.get("rng_states", ())) != len(rngs):
+        raise ValueError(f"{path}: not a checkpoint of this model "
+                         f"(expected {len(rngs)} random generator states)")
+    assign_values(variables, arrays, source=str(path))
+    for generator, state in zip(rngs, meta["rng_states"]):
+        set_rng_state(generator, state)
+    return meta["state"]
+
+
+class SavesParams:
+    """``save_params``/``load_params`` for any model that lists ``named_params()``."""
+
+    def named_params(self) -> dict:
+        raise NotImplementedError
+
+    def save_params(self, path: str | os.PathLike) -> Path:
+        """Write the parameters to ``path`` (``.npz``, atomically)."""
+        return save_params(path, self.named_params())
+
+    def load_params(self, path: str | os.PathLike) -> None:
+        """Read parameters saved by ``save_params``; names, shapes and dtypes must match."""
+        load_params(path, self.named_params())

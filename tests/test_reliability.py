@@ -1,0 +1,137 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from deeptutorial import SdA, dA
+from deeptutorial.persistence import load_arrays, save_arrays
+
+from conftest import REPO
+from test_scripts import run
+
+DA_ARGS = ["--dataset", "sample", "--epochs", 5, "--n-hidden", 200, "--corruption-levels", 0.3,
+           "--save-model"]
+
+
+def start(*args):
+    return subprocess.Popen([sys.executable, str(REPO / "scripts" / "test_dA.py"),
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for(path, proc, seconds=120):
+    deadline = time.time() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.005)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    proc = run("test_dA.py", *DA_ARGS, "--output-folder", out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def assert_same_run(folder, reference):
+    got = json.loads((folder / "results.json").read_text())["runs"][0]
+    want = json.loads((reference / "results.json").read_text())["runs"][0]
+    assert got["epoch_costs"] == want["epoch_costs"]  # exactly, not approximately
+    a, _ = load_arrays(folder / "model_corruption_30.npz")
+    b, _ = load_arrays(reference / "model_corruption_30.npz")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, uninterrupted):
+    ckpt, out = tmp_path / "ckpt", tmp_path / "out"
+    proc = start(*DA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt)
+    wait_for(ckpt / "dA_corruption_30.npz", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, meta = load_arrays(ckpt / "dA_corruption_30.npz")
+    assert 1 <= len(meta["state"]["history"]["epoch_costs"]) < 5  # really stopped midway
+    proc = run("test_dA.py", *DA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt,
+               "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert "Resuming from" in proc.stdout
+    assert_same_run(out, uninterrupted)
+
+
+def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, uninterrupted):
+    ckpt, out = tmp_path / "ckpt", tmp_path / "out"
+    proc = start(*DA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt)
+    wait_for(ckpt / "dA_corruption_30.npz", proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("test_dA.py: error: interrupted after epoch")
+    assert "stopping after this minibatch" in stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["interrupted"] is True
+    assert not (out / "filters_corruption_30.png").exists()
+    proc = run("test_dA.py", *DA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt,
+               "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert "interrupted" not in json.loads((out / "results.json").read_text())
+    assert_same_run(out, uninterrupted)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, uninterrupted):
+    ckpt = tmp_path / "ckpt"
+    proc = run("test_dA.py", *DA_ARGS[:-1], "--epochs", 1, "--output-folder", tmp_path,
+               "--checkpoint-dir", ckpt)
+    assert proc.returncode == 0, proc.stderr
+    proc = run("test_dA.py", *DA_ARGS[:-1], "--epochs", 1, "--learning-rate", 0.05,
+               "--output-folder", tmp_path, "--checkpoint-dir", ckpt, "--resume")
+    assert proc.returncode == 1
+    assert "learning_rate=0.1 there, 0.05 now" in proc.stderr
+
+
+def test_reload_a_saved_model_for_plotting(tmp_path, uninterrupted):
+    proc = run("test_dA.py", *DA_ARGS, "--load-model", uninterrupted, "--output-folder", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Training epoch" not in proc.stdout
+    assert ((tmp_path / "filters_corruption_30.png").read_bytes()
+            == (uninterrupted / "filters_corruption_30.png").read_bytes())
+
+
+def test_divergence_stops_with_one_line_and_no_images(tmp_path):
+    proc = run("test_dA.py", "--dataset", "sample", "--epochs", 1, "--learning-rate", 1e6,
+               "--corruption-levels", 0, "--output-folder", tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "epoch 0, minibatch" in lines[0]
+    assert "smaller learning rate" in lines[0]
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_params_round_trip_and_mismatches_are_named(tmp_path, float32):
+    a = dA(numpy_rng=np.random.RandomState(0), n_visible=20, n_hidden=5)
+    b = dA(numpy_rng=np.random.RandomState(1), n_visible=20, n_hidden=5)
+    a.save_params(tmp_path / "a.npz")
+    b.load_params(tmp_path / "a.npz")
+    assert np.array_equal(a.W.get_value(), b.W.get_value())
+    wrong = dA(numpy_rng=np.random.RandomState(0), n_visible=20, n_hidden=6)
+    with pytest.raises(ValueError, match=r"W has shape \(20, 5\), the model needs \(20, 6\)"):
+        wrong.load_params(tmp_path / "a.npz")
+    assert wrong.W.get_value().shape == (20, 6)  # untouched
+    sda = SdA(numpy_rng=np.random.RandomState(0), n_ins=20, hidden_layers_sizes=[5],
+              corruption_levels=[0.1])
+    with pytest.raises(ValueError, match="missing layer0.W.*unexpected W"):
+        sda.load_params(tmp_path / "a.npz")
+    save_arrays(tmp_path / "f64.npz", {k: v.astype(np.float64) for k, v in
+                                       load_arrays(tmp_path / "a.npz")[0].items()})
+    with pytest.raises(ValueError, match="dtype float64, the model needs float32"):
+        a.load_params(tmp_path / "f64.npz")
+
+
+def test_saved_files_never_hold_pickles(tmp_path):
+    np.savez(tmp_path / "evil.npz", W=np.array([object()], dtype=object))
+    with pytest.raises(ValueError, match="cannot read"):
+        load_arrays(tmp_path / "evil.npz")
