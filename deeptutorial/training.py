@@ -160,38 +160,65 @@ class EarlyStopping:
     def should_stop(self, iteration: int) -> bool:
         return self.patience <= iteration
 
+    def state(self) -> dict:
+        """What changes while training (for checkpoints)."""
+        return {"patience": self.patience, "best_loss": self.best_loss,
+                "best_iter": self.best_iter}
+
+    def restore(self, state: dict) -> None:
+        self.patience, self.best_loss, self.best_iter = (state["patience"], state["best_loss"],
+                                                         state["best_iter"])
+
 
 @dataclass
 class FinetuneLog:
-    """What fine-tuning with early stopping saw: every validation, and the best model's test."""
+    """What fine-tuning with early stopping saw (every validation, the best model's test
+    error), and where an interrupted run stands, so that it can resume exactly."""
 
     validation_curve: list[dict] = field(default_factory=list)
     best_validation_error: float = np.inf
     best_iter: int = -1
     test_error: float = np.nan
-    epochs: int = 0
+    epochs: int = 0  # epochs finished (the last one possibly cut short by early stopping)
     epoch_costs: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    start_cost: float | None = None
+    minibatch: int = 0  # next minibatch of the unfinished epoch
+    partial_costs: list[float] = field(default_factory=list)
+    partial_seconds: float = 0.0
+    stopper_state: dict = field(default_factory=dict)
+    finished: bool = False
 
 
 def train_with_early_stopping(step: Callable[[int], float], n_batches: int, max_epochs: int,
                               valid_score: Callable[[], list[float]],
                               test_score: Callable[[], list[float]],
                               stopper: EarlyStopping | None = None,
-                              log: Callable[[str], None] = print) -> FinetuneLog:
+                              log: Callable[[str], None] = print,
+                              history: FinetuneLog | None = None,
+                              on_epoch_end: Callable[[int, FinetuneLog], None] | None = None,
+                              stop: StopRequest | None = None) -> FinetuneLog:
     """The tutorials' supervised loop: SGD steps, validation by the patience rule, and the
-    test error measured each time the validation error reaches a new best."""
+    test error measured each time the validation error reaches a new best.
+
+    ``history``, ``on_epoch_end`` and ``stop`` work as in ``train``.
+    """
     stopper = stopper or EarlyStopping(n_batches)
-    history = FinetuneLog()
-    start_cost = None
-    for epoch in range(1, max_epochs + 1):
-        costs = np.empty(n_batches)
-        for minibatch in range(n_batches):
-            costs[minibatch] = step(minibatch)
-            if start_cost is None:
-                start_cost = float(costs[0])
+    history = history if history is not None else FinetuneLog()
+    if history.stopper_state:
+        stopper.restore(history.stopper_state)
+    for epoch in range(history.epochs + 1, max_epochs + 1):
+        if history.finished:
+            break
+        costs = history.partial_costs
+        start = time.perf_counter()
+        for minibatch in range(history.minibatch, n_batches):
+            costs.append(float(step(minibatch)))
+            if history.start_cost is None:
+                history.start_cost = costs[0]
             iteration = (epoch - 1) * n_batches + minibatch
             if stopper.should_validate(iteration):
-                check_costs(costs[:minibatch + 1], epoch, start_cost)
+                check_costs(costs, epoch, history.start_cost)
                 error = float(np.mean(valid_score()))
                 history.validation_curve.append(
                     {"epoch": epoch, "minibatch": minibatch + 1, "error_percent": 100 * error})
@@ -202,12 +229,23 @@ def train_with_early_stopping(step: Callable[[int], float], n_batches: int, max_
                     log(f"     epoch {epoch}, minibatch {minibatch + 1}/{n_batches}, "
                         f"test error of best model {100 * history.test_error:f} %")
             if stopper.should_stop(iteration):
+                history.finished = True
                 break
+            if stop is not None and stop.requested and minibatch + 1 < n_batches:
+                history.minibatch, history.stopper_state = minibatch + 1, stopper.state()
+                history.partial_seconds += time.perf_counter() - start
+                check_costs(costs, epoch, history.start_cost)
+                raise TrainingInterrupted(epoch, minibatch)
+        check_costs(costs, epoch, history.start_cost)
         history.epochs = epoch
-        done = costs[:minibatch + 1]
-        check_costs(done, epoch, start_cost)
-        history.epoch_costs.append(float(done.mean()))
-        if stopper.should_stop(iteration):
-            break
-    history.best_validation_error, history.best_iter = stopper.best_loss, stopper.best_iter
+        history.epoch_costs.append(float(np.mean(costs)))
+        history.epoch_seconds.append(history.partial_seconds + time.perf_counter() - start)
+        history.minibatch, history.partial_costs, history.partial_seconds = 0, [], 0.0
+        history.stopper_state = stopper.state()
+        history.best_validation_error, history.best_iter = stopper.best_loss, stopper.best_iter
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+        if stop is not None and stop.requested and not history.finished and epoch < max_epochs:
+            raise TrainingInterrupted(epoch, n_batches - 1)
+    history.finished = True
     return history

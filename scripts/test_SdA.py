@@ -10,16 +10,19 @@ the first layer's filters into ``--output-folder``. The tutorial reached 1.30% t
 from __future__ import annotations
 
 import sys
-import time
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytensor
 
 from deeptutorial import SdA, load_data, tile_raster_images
-from deeptutorial.cli import fraction, make_parser, positive_float, positive_int, run_script, \
-    use_float32
+from deeptutorial.cli import add_persistence_flags, check_same_settings, fraction, make_parser, \
+    positive_float, positive_int, run_script, use_float32
+from deeptutorial.persistence import load_checkpoint, save_checkpoint
 from deeptutorial.results import save_image, write_results
-from deeptutorial.training import EarlyStopping, train, train_with_early_stopping
+from deeptutorial.training import EarlyStopping, FinetuneLog, TrainingInterrupted, TrainingLog, \
+    stop_on_interrupt, train, train_with_early_stopping
 
 
 def parse_args(argv: list[str] | None):
@@ -37,7 +40,10 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--cached-pretraining", action="store_true",
                         help="pretrain each layer on a stored array of the clean outputs of the "
                              "layer below instead of recomputing them at every step")
+    add_persistence_flags(parser)
     args = parser.parse_args(argv)
+    if args.resume and not args.checkpoint_dir:
+        parser.error("--resume needs --checkpoint-dir")
     if len(args.hidden_layers) != len(args.corruption_levels):
         parser.error(f"--hidden-layers {args.hidden_layers} and --corruption-levels "
                      f"{args.corruption_levels} need one value per layer")
@@ -47,6 +53,26 @@ def parse_args(argv: list[str] | None):
 def filters_image(sda: SdA, side: int) -> np.ndarray:
     return tile_raster_images(sda.sigmoid_layers[0].W.get_value(borrow=True).T,
                               img_shape=(side, side), tile_shape=(10, 10), tile_spacing=(1, 1))
+
+
+def pretrain(sda: SdA, args, train_set_x, histories: list[TrainingLog], save, stop) -> None:
+    """Greedy layer-wise pretraining, resuming the layers ``histories`` say are unfinished."""
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // args.batch_size
+    print("... getting the pretraining functions")
+    fns = sda.pretraining_functions(train_set_x, args.batch_size, cached=args.cached_pretraining)
+    print("... pre-training the model")
+    for k, (fn, level, history) in enumerate(zip(fns, args.corruption_levels, histories)):
+        if history.epochs_done == args.pretraining_epochs:
+            continue
+        if args.cached_pretraining and k > 0:
+            sda.cache_layer_input(k, train_set_x)
+
+        def step(i, fn=fn, level=level):
+            return fn(i, corruption=level, lr=args.pretrain_lr)
+
+        train(step, n_train_batches, args.pretraining_epochs, history=history,
+              on_epoch_end=save, stop=stop,
+              log_format=f"Pre-training layer {k}, epoch {{epoch}}, cost {{cost:f}}")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -60,65 +86,84 @@ def main(argv: list[str] | None = None) -> dict:
                          f"training images")
     n_train_batches = n_train // args.batch_size
     side = int(round(np.sqrt(n_ins)))
+    settings = {k: v for k, v in vars(args).items() if k != "debug"}
 
     print("... building the model")
     numpy_rng = np.random.RandomState(args.seed)
     sda = SdA(numpy_rng=numpy_rng, n_ins=n_ins, hidden_layers_sizes=args.hidden_layers,
               n_outs=10, corruption_levels=args.corruption_levels)
-
-    print("... getting the pretraining functions")
-    pretraining_fns = sda.pretraining_functions(train_set_x, args.batch_size,
-                                                cached=args.cached_pretraining)
-    print("... pre-training the model")
-    start = time.perf_counter()
-    pretraining = []
-    for k, (fn, level) in enumerate(zip(pretraining_fns, args.corruption_levels)):
-        if args.cached_pretraining and k > 0:
-            sda.cache_layer_input(k, train_set_x)
-
-        def step(i, fn=fn, level=level):
-            return fn(i, corruption=level, lr=args.pretrain_lr)
-
-        log = train(step, n_train_batches, args.pretraining_epochs,
-                    log_format=f"Pre-training layer {k}, epoch {{epoch}}, cost {{cost:f}}")
-        pretraining.append({"layer": k, "corruption_level": level,
-                            "epoch_costs": log.epoch_costs, "epoch_seconds": log.epoch_seconds})
-    pretraining_seconds = time.perf_counter() - start
-    print(f"The pretraining code ran for {pretraining_seconds / 60:.2f}m", file=sys.stderr)
-    pretrained_image = save_image(args.output_folder, "filters_layer0_pretrained.png",
-                                  filters_image(sda, side))
-
-    print("... getting the finetuning functions")
     train_fn, valid_score, test_score = sda.build_finetune_functions(
         datasets, batch_size=args.batch_size, learning_rate=args.finetune_lr)
-    print("... finetuning the model")
-    start = time.perf_counter()
-    history = train_with_early_stopping(
-        train_fn, n_train_batches, args.training_epochs, valid_score, test_score,
-        EarlyStopping(n_train_batches, patience_epochs=args.patience_epochs))
-    finetuning_seconds = time.perf_counter() - start
-    print(f"Optimization complete with best validation score of "
-          f"{100 * history.best_validation_error:f} %, on iteration {history.best_iter + 1}, "
-          f"with test performance {100 * history.test_error:f} %")
-    print(f"The training code ran for {finetuning_seconds / 60:.2f}m", file=sys.stderr)
+    results = {"script": "test_SdA.py", "settings": settings, "floatX": pytensor.config.floatX,
+               "n_train": n_train}
+    if args.load_model:
+        sda.load_params(Path(args.load_model) / "model.npz")
+        print(f"Loaded {Path(args.load_model) / 'model.npz'}: no training")
+        results.update(validation_error_percent=100 * float(np.mean(valid_score())),
+                       test_error_percent=100 * float(np.mean(test_score())),
+                       filters_image=save_image(args.output_folder, "filters_layer0.png",
+                                                filters_image(sda, side)))
+        print(f"validation error {results['validation_error_percent']:f} %, "
+              f"test error {results['test_error_percent']:f} %")
+        write_results(args.output_folder, results)
+        return results
 
-    results = {
-        "script": "test_SdA.py",
-        "settings": {k: v for k, v in vars(args).items() if k != "debug"},
-        "floatX": pytensor.config.floatX,
-        "n_train": n_train,
-        "pretraining": pretraining,
-        "pretraining_seconds": pretraining_seconds,
-        "validation_curve": history.validation_curve,
-        "finetune_epoch_costs": history.epoch_costs,
-        "best_validation_error_percent": 100 * history.best_validation_error,
-        "test_error_percent": 100 * history.test_error,
-        "finetune_epochs": history.epochs,
-        "finetuning_seconds": finetuning_seconds,
-        "filters_image_pretrained": pretrained_image,
-        "filters_image": save_image(args.output_folder, "filters_layer0.png",
-                                    filters_image(sda, side)),
-    }
+    histories = [TrainingLog() for _ in args.hidden_layers]
+    finetune = FinetuneLog()
+    checkpoint = Path(args.checkpoint_dir) / "SdA.npz" if args.checkpoint_dir else None
+    if args.resume and checkpoint.is_file():
+        state = load_checkpoint(checkpoint, sda.named_params(), sda.noise_generators())
+        check_same_settings(state["settings"], settings, str(checkpoint))
+        histories = [TrainingLog(**h) for h in state["pretraining"]]
+        finetune = FinetuneLog(**state["finetune"])
+        print(f"Resuming from {checkpoint}")
+
+    def save(*_):
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, sda.named_params(), sda.noise_generators(),
+                            {"settings": settings, "pretraining": [asdict(h) for h in histories],
+                             "finetune": asdict(finetune)})
+
+    def record():
+        results["pretraining"] = [
+            {"layer": k, "corruption_level": level, "epoch_costs": h.epoch_costs,
+             "epoch_seconds": h.epoch_seconds}
+            for k, (level, h) in enumerate(zip(args.corruption_levels, histories))]
+        results["pretraining_seconds"] = sum(sum(h.epoch_seconds) for h in histories)
+        results.update(
+            validation_curve=finetune.validation_curve, finetune_epoch_costs=finetune.epoch_costs,
+            best_validation_error_percent=100 * finetune.best_validation_error,
+            test_error_percent=100 * finetune.test_error, finetune_epochs=finetune.epochs,
+            finetuning_seconds=sum(finetune.epoch_seconds))
+
+    with stop_on_interrupt() as stop:
+        try:
+            pretrain(sda, args, train_set_x, histories, save, stop)
+            if not finetune.epochs and not finetune.minibatch:
+                results["filters_image_pretrained"] = save_image(
+                    args.output_folder, "filters_layer0_pretrained.png", filters_image(sda, side))
+            print(f"The pretraining code ran for "
+                  f"{sum(sum(h.epoch_seconds) for h in histories) / 60:.2f}m", file=sys.stderr)
+            print("... finetuning the model")
+            train_with_early_stopping(
+                train_fn, n_train_batches, args.training_epochs, valid_score, test_score,
+                EarlyStopping(n_train_batches, patience_epochs=args.patience_epochs),
+                history=finetune, on_epoch_end=save, stop=stop)
+        except TrainingInterrupted:
+            save()
+            record()
+            results["interrupted"] = True
+            write_results(args.output_folder, results)
+            raise
+    record()
+    print(f"Optimization complete with best validation score of "
+          f"{100 * finetune.best_validation_error:f} %, on iteration {finetune.best_iter + 1}, "
+          f"with test performance {100 * finetune.test_error:f} %")
+    print(f"The training code ran for {results['finetuning_seconds'] / 60:.2f}m", file=sys.stderr)
+    results["filters_image"] = save_image(args.output_folder, "filters_layer0.png",
+                                          filters_image(sda, side))
+    if args.save_model:
+        results["model"] = sda.save_params(Path(args.output_folder) / "model.npz").name
     write_results(args.output_folder, results)
     return results
 

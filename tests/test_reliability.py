@@ -135,3 +135,65 @@ def test_saved_files_never_hold_pickles(tmp_path):
     np.savez(tmp_path / "evil.npz", W=np.array([object()], dtype=object))
     with pytest.raises(ValueError, match="cannot read"):
         load_arrays(tmp_path / "evil.npz")
+
+
+SDA_ARGS = ["--dataset", "sample", "--pretraining-epochs", 3, "--training-epochs", 3,
+            "--batch-size", 10, "--hidden-layers", 30, 20, "--corruption-levels", 0.1, 0.2,
+            "--pretrain-lr", 0.01, "--save-model"]
+
+
+def test_killed_SdA_run_resumes_to_the_same_result(tmp_path):
+    whole, out, ckpt = tmp_path / "whole", tmp_path / "out", tmp_path / "ckpt"
+    proc = run("test_SdA.py", *SDA_ARGS, "--output-folder", whole)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "test_SdA.py"),
+                             *map(str, SDA_ARGS), "--output-folder", out,
+                             "--checkpoint-dir", ckpt], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(ckpt / "SdA.npz", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc = run("test_SdA.py", *SDA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt,
+               "--resume")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads((out / "results.json").read_text())
+    want = json.loads((whole / "results.json").read_text())
+    for key in ("validation_curve", "test_error_percent", "finetune_epoch_costs"):
+        assert got[key] == want[key]
+    assert [p["epoch_costs"] for p in got["pretraining"]] == \
+        [p["epoch_costs"] for p in want["pretraining"]]
+    a, _ = load_arrays(out / "model.npz")
+    b, _ = load_arrays(whole / "model.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in b)
+
+
+def test_interrupted_finetuning_resumes_exactly():
+    from deeptutorial.training import (FinetuneLog, StopRequest, TrainingInterrupted,
+                                       train_with_early_stopping)
+
+    def make(stop_at=None):
+        stop = StopRequest()
+        calls = []
+
+        def step(i):
+            calls.append(i)
+            if stop_at is not None and len(calls) == stop_at:
+                stop.requested = True
+            return 1.0 / len(calls)
+
+        errors = iter([0.5, 0.4, 0.41, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3] * 5)
+        return step, (lambda: [next(errors)]), stop
+
+    step, valid, _ = make()
+    whole = train_with_early_stopping(step, 7, 20, valid, lambda: [0.2], log=lambda s: None)
+    step, valid, stop = make(stop_at=17)  # mid-way through the third epoch
+    history = FinetuneLog()
+    with pytest.raises(TrainingInterrupted):
+        train_with_early_stopping(step, 7, 20, valid, lambda: [0.2], log=lambda s: None,
+                                  history=history, stop=stop)
+    assert history.epochs == 2 and history.minibatch == 3
+    stop.requested = False
+    train_with_early_stopping(step, 7, 20, valid, lambda: [0.2], log=lambda s: None,
+                              history=history, stop=stop)
+    history.epoch_seconds = whole.epoch_seconds = []
+    assert history == whole
