@@ -9,6 +9,7 @@ import traceback
 from typing import Callable
 
 from deeptutorial.data import DataError
+from deeptutorial.info import slow_path_reason
 from deeptutorial.training import NonFiniteCost, TrainingInterrupted
 
 
@@ -97,6 +98,10 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
     """Run ``main(argv)``; print expected errors as one line and return an exit code."""
     argv = sys.argv[1:] if argv is None else argv
     prog = os.path.basename(sys.argv[0])
+    reason = slow_path_reason()
+    if reason:
+        print(f"{prog}: warning: slow path: {reason} (see python -m deeptutorial.info)",
+              file=sys.stderr)
     try:
         main(argv)
     except (ValueError, NonFiniteCost, OSError, TrainingInterrupted) as exc:
