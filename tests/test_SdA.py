@@ -7,7 +7,7 @@ import pytest
 from deeptutorial import SdA, load_data
 from deeptutorial.training import EarlyStopping, train_with_early_stopping
 
-from test_scripts import run
+from test_scripts import assert_one_line_error, run
 
 
 def small_sda(seed=1, sizes=(40, 30), levels=(0.1, 0.2)):
@@ -152,7 +152,5 @@ def test_SdA_script_end_to_end(tmp_path):
     (["--finetune-lr", "0"], "got 0"),
 ])
 def test_SdA_script_bad_input_is_one_line(tmp_path, args, word):
-    proc = run("test_SdA.py", "--dataset", "sample", "--output-folder", tmp_path, *args)
-    assert proc.returncode != 0
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and word in lines[0], proc.stderr
+    assert_one_line_error(run("test_SdA.py", "--dataset", "sample", "--output-folder", tmp_path,
+                              *args), word)

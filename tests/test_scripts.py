@@ -47,7 +47,12 @@ def test_dA_script_prints_the_graph(tmp_path):
     (["--batch-size", "5000"], "5000"),
 ])
 def test_dA_script_bad_input_is_one_line(tmp_path, args, word):
-    proc = run("test_dA.py", "--dataset", "sample", "--output-folder", tmp_path, *args)
+    assert_one_line_error(run("test_dA.py", "--dataset", "sample", "--output-folder", tmp_path,
+                              *args), word)
+
+
+def assert_one_line_error(proc, word):
+    """The script failed with a single line of stderr that names ``word``."""
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and word in lines[0], proc.stderr
