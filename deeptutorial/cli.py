@@ -49,6 +49,20 @@ def fraction(text: str) -> float:
     return _typed(text, float, lambda v: 0 <= v <= 1, "a value in [0, 1]")
 
 
+def fraction_below_one(text: str) -> float:
+    """A rate in [0, 1): dropout, decay."""
+    return _typed(text, float, lambda v: 0 <= v < 1, "a value in [0, 1)")
+
+
+def open_fraction(text: str) -> float:
+    """A probability strictly between 0 and 1 (e.g. a sparsity target)."""
+    return _typed(text, float, lambda v: 0 < v < 1, "a value in (0, 1)")
+
+
+def non_negative_float(text: str) -> float:
+    return _typed(text, float, lambda v: 0 <= v < float("inf"), "a number >= 0")
+
+
 def make_parser(description: str, output_folder: str, seed: int) -> OneLineParser:
     """A parser with the flags every script has: data, seed, output folder, debug."""
     parser = OneLineParser(description=description,
@@ -104,5 +118,6 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
     return 0
 
 
-__all__ = ["DataError", "add_persistence_flags", "check_same_settings", "make_parser", "positive_int", "positive_float", "fraction",
-           "run_script", "use_float32"]
+__all__ = ["DataError", "add_persistence_flags", "check_same_settings", "make_parser",
+           "positive_int", "positive_float", "fraction", "fraction_below_one", "open_fraction",
+           "non_negative_float", "run_script", "use_float32"]

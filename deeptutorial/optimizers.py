@@ -27,7 +27,8 @@ def adam(cost, params: list, learning_rate: float = 0.001, beta1: float = 0.9,
 
     The state variables are listed in ``updates`` too, so they can be checkpointed.
     """
-    check_positive("learning_rate", learning_rate)
+    if isinstance(learning_rate, (int, float)):  # a symbolic or shared rate is the caller's
+        check_positive("learning_rate", learning_rate)
     for name, beta in (("beta1", beta1), ("beta2", beta2)):
         if not 0 <= beta < 1:
             raise ValueError(f"{name} must be in [0, 1), got {beta!r}")

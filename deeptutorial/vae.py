@@ -67,9 +67,9 @@ class VAE(SavesParams):
 
         def layer(name: str, n_in: int, n_out: int, scale: float):
             # He initialisation (normal, std sqrt(scale / n_in)); biases at zero.
-            W = pytensor.shared(np.asarray(numpy_rng.normal(0, np.sqrt(scale / n_in), (n_in, n_out)),
-                                           dtype=pytensor.config.floatX), name=f"W_{name}",
-                                borrow=True)
+            values = numpy_rng.normal(0, np.sqrt(scale / n_in), (n_in, n_out))
+            W = pytensor.shared(np.asarray(values, dtype=pytensor.config.floatX),
+                                name=f"W_{name}", borrow=True)
             b = zeros_shared(n_out, f"b_{name}")
             self._named[f"W_{name}"], self._named[f"b_{name}"] = W, b
             return W, b

@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from deeptutorial import load_data
+from deeptutorial.optimizers import adam
+from deeptutorial.sparse_autoencoder import SparseAutoencoder, kl_divergence
+
+from test_dA import numeric_grad
+from test_scripts import assert_one_line_error, run
+
+
+def test_kl_penalty_is_zero_at_the_target_and_positive_elsewhere(float64):
+    q = pt.vector("q")
+    kl = pytensor.function([q], kl_divergence(0.1, q))
+    slope = pytensor.function([q], pytensor.grad(pt.sum(kl_divergence(0.1, q)), q))
+    assert kl(np.array([0.1]))[0] == pytest.approx(0, abs=1e-15)
+    assert slope(np.array([0.1]))[0] == pytest.approx(0, abs=1e-12)
+    qs = np.array([0.01, 0.05, 0.2, 0.5, 0.9])
+    expected = 0.1 * np.log(0.1 / qs) + 0.9 * np.log(0.9 / (1 - qs))
+    np.testing.assert_allclose(kl(qs), expected, rtol=1e-12)
+    assert (kl(qs) > 0).all()
+    # Far from the target the KL penalty is much steeper than the squared error (the figure).
+    assert abs(slope(np.array([0.95]))[0]) > 10 * 2 * (0.95 - 0.1)
+
+
+def test_gradients_match_finite_differences(float64):
+    rng = np.random.RandomState(0)
+    model = SparseAutoencoder(numpy_rng=rng, n_visible=6, n_hidden=4, sparsity_target=0.2,
+                              sparsity_weight=0.7)
+    model.b.set_value(rng.normal(size=4))
+    x_value = rng.uniform(size=(5, 6))
+    cost, _, _ = model.get_cost_terms()
+    f_cost = pytensor.function([], cost, givens={model.x: x_value})
+    f_grads = pytensor.function([], pytensor.grad(cost, model.params), givens={model.x: x_value})
+    for param, symbolic in zip(model.params, f_grads()):
+        value = param.get_value(borrow=True)
+        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+
+
+def test_sparsity_loss_is_the_sum_over_units(float64):
+    model = SparseAutoencoder(numpy_rng=np.random.RandomState(1), n_visible=3, n_hidden=4,
+                              sparsity_target=0.05)
+    h = pt.matrix("h")
+    codes = np.random.RandomState(2).uniform(0.01, 0.99, size=(10, 4))
+    q = codes.mean(axis=0)
+    expected = np.sum(0.05 * np.log(0.05 / q) + 0.95 * np.log(0.95 / (1 - q)))
+    assert pytensor.function([h], model.sparsity_loss(h))(codes) == pytest.approx(expected)
+    assert pytensor.function([h], model.sparsity_loss(h))(np.full((3, 4), 0.05)) == \
+        pytest.approx(0, abs=1e-12)
+
+
+def test_training_pulls_the_code_to_the_target(float32):
+    train_set_x = load_data("sample")[0][0]
+    index = pt.lscalar("index")
+    model = SparseAutoencoder(numpy_rng=np.random.RandomState(3), n_hidden=50,
+                              sparsity_target=0.1, sparsity_weight=5.0)
+    cost, reconstruction, sparsity = model.get_cost_terms()
+    step = pytensor.function([index], [cost, reconstruction, model.encode(model.x).mean()],
+                             updates=adam(cost, model.params, 0.003),
+                             givens={model.x: train_set_x[index * 50:(index + 1) * 50]})
+    history = np.array([[step(i) for i in range(50)] for _ in range(3)])
+    assert history[-1, :, 1].mean() < 0.8 * history[0, :, 1].mean()  # reconstruction falls
+    assert abs(history[-1, -10:, 2].mean() - 0.1) < abs(history[0, 0, 2] - 0.1) / 2
+
+
+@pytest.mark.parametrize("kwargs, word", [(dict(sparsity_target=0.0), "0.0"),
+                                          (dict(sparsity_target=1.5), "1.5"),
+                                          (dict(sparsity_weight=-2.0), "-2.0"),
+                                          (dict(n_hidden=-1), "n_hidden")])
+def test_bad_arguments_are_named(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        SparseAutoencoder(numpy_rng=np.random.RandomState(0), **kwargs)
+
+
+def test_script_writes_images_and_results(tmp_path):
+    pytest.importorskip("deeptutorial.plotting")
+    proc = run("sparse_autoencoder.py", "--dataset", "sample", "--epochs", 2, "--n-hidden", 30,
+               "--sparsity-target", 0.05, "--output-folder", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["sparsity_target"] == results["settings"]["sparsity_target"] == 0.05
+    assert 0 < results["mean_coding_activation"] < 1 and 0 < results["test_mse"] < 1
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["sparse_filters.png",
+                                                              "sparsity_penalties.png"]
+
+
+@pytest.mark.parametrize("args, word", [(["--sparsity-target", "1"], "1"),
+                                        (["--sparsity-weight", "-3"], "-3")])
+def test_script_bad_input_is_one_line(tmp_path, args, word):
+    proc = run("sparse_autoencoder.py", "--dataset", "sample", "--output-folder", tmp_path, *args)
+    assert_one_line_error(proc, word)
