@@ -77,7 +77,6 @@ def test_bad_arguments_are_named(kwargs, word):
 
 
 def test_script_writes_images_and_results(tmp_path):
-    pytest.importorskip("deeptutorial.plotting")
     proc = run("sparse_autoencoder.py", "--dataset", "sample", "--epochs", 2, "--n-hidden", 30,
                "--sparsity-target", 0.05, "--output-folder", tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from deeptutorial.plotting import PALETTE, line_plot, nice_ticks, scatter_plot
+
+
+def count_colour(image, colour):
+    return int(np.all(image == np.array(colour, dtype=np.uint8), axis=-1).sum())
+
+
+def test_scatter_plot_is_an_rgb_image_with_the_points():
+    rng = np.random.RandomState(0)
+    image = scatter_plot(rng.normal(size=(50, 2)), title="codings", xlabel="z1", ylabel="z2")
+    assert image.dtype == np.uint8 and image.shape == (360, 480, 3)
+    assert count_colour(image, PALETTE[0]) > 50  # the dots
+    assert count_colour(image, (0, 0, 0)) > 100  # frame, ticks, text
+
+
+def test_scatter_plot_colours_by_label_and_by_rgb():
+    points = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5]])
+    by_label = scatter_plot(points, colors=[3, 7, 3], size=(200, 150))
+    assert by_label.shape == (150, 200, 3)
+    assert count_colour(by_label, PALETTE[0]) > 0 and count_colour(by_label, PALETTE[1]) > 0
+    by_rgb = scatter_plot(points, colors=np.array([[250, 0, 0]] * 3))
+    assert count_colour(by_rgb, (250, 0, 0)) > 0
+
+
+def test_line_plot_draws_each_series_and_a_legend():
+    xs = np.arange(10)
+    image = line_plot(xs, {"kl": xs ** 2, "mse": np.sqrt(xs)}, title="t", xlabel="epoch",
+                      ylabel="loss", size=(320, 240))
+    assert image.shape == (240, 320, 3) and image.dtype == np.uint8
+    assert count_colour(image, PALETTE[0]) > 50 and count_colour(image, PALETTE[1]) > 50
+
+
+def test_line_plot_handles_a_single_point_constant_values_and_nans():
+    assert line_plot([0], {"a": [1.0]}).shape == (360, 480, 3)
+    assert line_plot([0, 1, 2], {"a": [2.0, 2.0, 2.0]}).shape == (360, 480, 3)
+    assert line_plot([0, 1, 2, 3], {"a": [1.0, np.nan, 2.0, 3.0]}).shape == (360, 480, 3)
+
+
+@pytest.mark.parametrize("call, word", [
+    (lambda: scatter_plot(np.zeros((4, 3))), "(4, 3)"),
+    (lambda: scatter_plot(np.zeros((2, 2)), size=(10, 10)), "(10, 10)"),
+    (lambda: scatter_plot(np.zeros((2, 2)), colors=[1.5, 2.5, 3.5]), "(3,)"),
+    (lambda: line_plot([0, 1], {"a": [1, 2, 3]}), "'a'"),
+    (lambda: line_plot([0, 1], {}), "series"),
+])
+def test_bad_arguments_raise_value_error_naming_the_value(call, word):
+    with pytest.raises(ValueError, match=None) as info:
+        call()
+    assert word in str(info.value)
+
+
+def test_nice_ticks_are_round_and_inside():
+    ticks = nice_ticks(0.13, 0.97)
+    assert ticks == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert nice_ticks(-3, 7) == pytest.approx([-2, 0, 2, 4, 6])

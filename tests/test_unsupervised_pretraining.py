@@ -1,0 +1,105 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytensor
+import pytest
+
+from conftest import REPO
+from deeptutorial.classifier import PretrainableClassifier
+from deeptutorial.optimizers import adam
+from deeptutorial.stacked_autoencoder import StackedAutoencoder
+from test_dA import numeric_grad
+from test_scripts import assert_one_line_error
+
+
+def test_gradients_match_finite_differences(float64):
+    rng = np.random.RandomState(0)
+    clf = PretrainableClassifier(rng, layer_sizes=(5, 4, 3), n_classes=3, l2_reg=0.1)
+    clf.top.W.set_value(rng.normal(size=(3, 3)))
+    x_value, y_value = rng.uniform(size=(6, 5)), np.array([0, 1, 2, 2, 1, 0], dtype=np.int32)
+    givens = {clf.x: x_value, clf.y: y_value}
+    f_cost = pytensor.function([], clf.cost, givens=givens)
+    f_grads = pytensor.function([], pytensor.grad(clf.cost, clf.params), givens=givens)
+    for param, symbolic in zip(clf.params, f_grads()):
+        value = param.get_value(borrow=True)
+        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+
+
+def test_pretrained_layers_are_copies_and_freezing_keeps_them(float64):
+    rng = np.random.RandomState(1)
+    encoder = StackedAutoencoder(rng, layer_sizes=(5, 4, 3))
+    clf = PretrainableClassifier(rng, layer_sizes=(5, 4, 3), n_classes=2, encoder=encoder)
+    for mine, theirs in zip(clf.W + clf.b, encoder.W + encoder.b):
+        assert mine is not theirs
+        np.testing.assert_array_equal(mine.get_value(), theirs.get_value())
+    params = clf.trainable_params(freeze_hidden=True)
+    assert params == clf.top.params
+    x_value, y_value = rng.uniform(size=(6, 5)), np.array([0, 1, 1, 0, 1, 0], dtype=np.int32)
+    step = pytensor.function([], clf.cost, updates=adam(clf.cost, params, 0.05),
+                             givens={clf.x: x_value, clf.y: y_value})
+    costs = [float(step()) for _ in range(20)]
+    assert costs[-1] < costs[0]
+    for mine, theirs in zip(clf.W + clf.b, encoder.W + encoder.b):
+        np.testing.assert_array_equal(mine.get_value(), theirs.get_value())
+    assert set(clf.trainable_params()) == set(clf.params)
+
+
+def test_loss_falls_on_the_bundled_sample(float32):
+    from deeptutorial import load_mnist
+
+    (x, y), _, _ = load_mnist("sample")
+    x, y = x[:200], y[:200].astype(np.int32)
+    clf = PretrainableClassifier(np.random.RandomState(2), layer_sizes=(784, 30, 20))
+    params = clf.trainable_params()
+    step = pytensor.function([], clf.cost, updates=adam(clf.cost, params, 0.003),
+                             givens={clf.x: x, clf.y: y})
+    costs = [float(step()) for _ in range(30)]
+    assert costs[-1] < 0.5 * costs[0]
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"layer_sizes": (784,)}, "(784,)"),
+    ({"n_classes": 1}, "1"),
+    ({"l2_reg": -0.5}, "-0.5"),
+    ({"encoder": "wrong"}, "layer"),
+])
+def test_bad_arguments_name_the_value(float64, kwargs, word):
+    if kwargs.get("encoder") == "wrong":
+        kwargs = {"encoder": StackedAutoencoder(np.random.RandomState(0), layer_sizes=(784, 20))}
+    with pytest.raises((ValueError, AttributeError)) as info:
+        PretrainableClassifier(np.random.RandomState(0), **kwargs)
+    assert info.type is ValueError and word in str(info.value)
+
+
+def run_script(*args):
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "unsupervised_pretraining.py"),
+                           *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_script_end_to_end(tmp_path):
+    proc = run_script("--dataset", "sample", "--hidden-sizes", 30, 12, "--pretrain-epochs", 1,
+                      "--pretrain-batch-size", 250, "--label-counts", 40, 100, "--seeds", 2,
+                      "--epochs", 2, "--batch-size", 20, "--output-folder", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    accuracy = results["test_accuracy"]
+    assert set(accuracy) == {"40", "100"}
+    for by_setting in accuracy.values():
+        assert set(by_setting) == {"scratch", "pretrained_frozen", "pretrained_finetuned"}
+        for summary in by_setting.values():
+            assert len(summary["runs"]) == 2 and 0 <= summary["mean"] <= 1
+            assert summary["std"] == pytest.approx(np.std(summary["runs"]))
+    assert results["settings"]["label_counts"] == [40, 100]
+    assert (tmp_path / results["image"]).stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--label-counts", "0"], "0"),
+    (["--label-counts", "99999"], "99999"),
+    (["--seeds", "x"], "x"),
+])
+def test_script_bad_flags_are_one_line(tmp_path, args, word):
+    assert_one_line_error(run_script("--dataset", "sample", "--output-folder", tmp_path, *args),
+                          word)
