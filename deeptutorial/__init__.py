@@ -1,5 +1,11 @@
 """deeptutorial: the Theano autoencoder tutorials (dA, SdA) rebuilt on PyTensor."""
 
+from deeptutorial import backend
+
+# Before anything compiles: PyTensor's C backend with OpenBLAS, unless the user chose
+# otherwise in PYTENSOR_FLAGS or ~/.pytensorrc (see backend.py).
+backend.configure()
+
 from deeptutorial.cA import cA
 from deeptutorial.dA import dA
 from deeptutorial.denoising_autoencoder import DenoisingAutoencoder

@@ -8,6 +8,7 @@ import pytensor.tensor as pt
 
 from deeptutorial.checks import check_positive
 from deeptutorial.dA import init_sigmoid_weights, zeros_shared
+from deeptutorial.losses import cross_entropy
 from deeptutorial.persistence import SavesParams
 
 
@@ -54,8 +55,11 @@ class cA(SavesParams):
     def get_hidden_values(self, input):
         return pt.sigmoid(pt.dot(input, self.W) + self.b)
 
+    def get_reconstruction_logits(self, hidden):
+        return pt.dot(hidden, self.W_prime) + self.b_prime
+
     def get_reconstructed_input(self, hidden):
-        return pt.sigmoid(pt.dot(hidden, self.W_prime) + self.b_prime)
+        return pt.sigmoid(self.get_reconstruction_logits(hidden))
 
     def get_jacobian(self, hidden):
         """The full Jacobians ``dh/dx``, shape (batch, n_visible, n_hidden); for checks and
@@ -66,10 +70,6 @@ class cA(SavesParams):
         """Per-example squared Frobenius norm of dh/dx (a vector), in closed form."""
         return pt.dot((hidden * (1 - hidden)) ** 2, pt.sum(self.W ** 2, axis=0))
 
-    def reconstruction_cost(self, x, z):
-        """Per-example cross-entropy (a vector over the minibatch)."""
-        return -pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1)
-
     def get_cost_terms(self, contraction_level):
         """``(cost, mean reconstruction cost, mean squared Jacobian norm)`` of ``self.x``."""
         if isinstance(contraction_level, bool) or (
@@ -77,8 +77,7 @@ class cA(SavesParams):
                 and not 0 <= contraction_level < float("inf")):
             raise ValueError(f"contraction_level must be >= 0, got {contraction_level!r}")
         hidden = self.get_hidden_values(self.x)
-        z = self.get_reconstructed_input(hidden)
-        reconstruction = pt.mean(self.reconstruction_cost(self.x, z))
+        reconstruction = pt.mean(cross_entropy(self.x, self.get_reconstruction_logits(hidden)))
         jacobian = pt.mean(self.jacobian_norm2(hidden))
         return reconstruction + contraction_level * jacobian, reconstruction, jacobian
 

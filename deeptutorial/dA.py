@@ -9,9 +9,8 @@ from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.checks import check_fraction, check_positive
+from deeptutorial.losses import LOSSES, reconstruction_loss
 from deeptutorial.persistence import SavesParams
-
-LOSSES = ("cross_entropy", "squared_error")
 
 
 def init_sigmoid_weights(numpy_rng: np.random.RandomState, n_in: int, n_out: int) -> np.ndarray:
@@ -98,22 +97,21 @@ class dA(SavesParams):
     def get_hidden_values(self, input):
         return pt.sigmoid(pt.dot(input, self.W) + self.b)
 
-    def get_reconstructed_input(self, hidden):
-        return pt.sigmoid(pt.dot(hidden, self.W_prime) + self.b_prime)
+    def get_reconstruction_logits(self, hidden):
+        """``y W' + b'``, the reconstruction before its sigmoid."""
+        return pt.dot(hidden, self.W_prime) + self.b_prime
 
-    def reconstruction_loss(self, x, z):
-        """Per-example loss (a vector over the minibatch)."""
-        if self.loss == "squared_error":
-            return pt.sum((x - z) ** 2, axis=1)
-        return -pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1)
+    def get_reconstructed_input(self, hidden):
+        return pt.sigmoid(self.get_reconstruction_logits(hidden))
 
     def get_cost_updates(self, corruption_level, learning_rate):
         """Mean reconstruction cost of the minibatch ``self.x`` and one SGD step on ``params``."""
         if isinstance(learning_rate, (int, float)):
             check_positive("learning_rate", learning_rate)
         tilde_x, rng_updates = self.corrupt(self.x, corruption_level)
-        z = self.get_reconstructed_input(self.get_hidden_values(tilde_x))
-        cost = pt.mean(self.reconstruction_loss(self.x, z))
+        # The loss reads z = get_reconstructed_input(y) through its logits (losses.py).
+        logits = self.get_reconstruction_logits(self.get_hidden_values(tilde_x))
+        cost = pt.mean(reconstruction_loss(self.loss, self.x, logits))
         grads = pytensor.grad(cost, self.params)
         updates = [(p, p - learning_rate * g) for p, g in zip(self.params, grads)]
         return cost, updates + rng_updates

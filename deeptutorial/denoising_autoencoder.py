@@ -10,10 +10,10 @@ from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.checks import check_positive
 from deeptutorial.dA import init_sigmoid_weights, zeros_shared
+from deeptutorial.losses import LOSSES, reconstruction_loss
 from deeptutorial.persistence import SavesParams
 
 NOISE_KINDS = ("gaussian", "dropout")
-LOSSES = ("cross_entropy", "squared_error")
 
 
 class DenoisingAutoencoder(SavesParams):
@@ -90,26 +90,24 @@ class DenoisingAutoencoder(SavesParams):
     def encode(self, x):
         return pt.sigmoid(pt.dot(x, self.W) + self.b)
 
+    def decoder_logits(self, h):
+        return pt.dot(h, self.W2) + self.b2
+
     def decode(self, h):
-        return pt.sigmoid(pt.dot(h, self.W2) + self.b2)
+        return pt.sigmoid(self.decoder_logits(h))
 
     def reconstruct(self, x=None):
         """The evaluation graph: no noise, ``z = decode(encode(x))``."""
         return self.decode(self.encode(self.x if x is None else x))
 
-    def reconstruction_loss(self, x, z):
-        """Per-example loss (a vector over the minibatch)."""
-        if self.loss == "squared_error":
-            return pt.sum((x - z) ** 2, axis=1)
-        return -pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1)
-
     def training_cost(self):
         """Mean loss of the noisy minibatch ``self.x`` against the clean one, and the
         generator update the compiled training function must carry."""
         noisy, rng_updates = self.add_noise(self.x)
-        z = self.decode(self.encode(noisy))
-        return pt.mean(self.reconstruction_loss(self.x, z)), rng_updates
+        logits = self.decoder_logits(self.encode(noisy))
+        return pt.mean(reconstruction_loss(self.loss, self.x, logits)), rng_updates
 
     def evaluation_cost(self):
         """Mean loss of the clean minibatch, without noise."""
-        return pt.mean(self.reconstruction_loss(self.x, self.reconstruct()))
+        logits = self.decoder_logits(self.encode(self.x))
+        return pt.mean(reconstruction_loss(self.loss, self.x, logits))

@@ -6,6 +6,8 @@ import importlib.metadata
 import os
 import platform
 
+from deeptutorial.backend import openblas_ldflags
+
 
 def _version(package: str) -> str | None:
     try:
@@ -31,8 +33,9 @@ def backend_info() -> dict:
         "mode": str(pytensor.config.mode),
         "linker": linker,
         # PyTensor 3 resolves linker "auto" to Numba; Numba's matrix products call the
-        # BLAS that SciPy ships, so that is the BLAS in use on the default path.
+        # BLAS that SciPy ships. deeptutorial.backend picks "cvm" (C) with OpenBLAS.
         "backend": "numba" if linker in ("auto", "numba") else linker,
+        "scipy_openblas32": _version("scipy-openblas32"),
         "floatX": f"{pytensor.config.floatX} (the scripts switch to float32)",
         "compiledir": pytensor.config.compiledir,
         "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR", "(numba default)"),
@@ -51,7 +54,10 @@ def backend_info() -> dict:
     except Exception:
         blas["scipy (used by numba)"] = "unknown"
     if info["backend"] not in ("numba", "jax"):
-        blas["pytensor_c_ldflags"] = pytensor.config.blas__ldflags or "(none: slow fallback)"
+        flags = pytensor.config.blas__ldflags
+        if flags == openblas_ldflags():
+            flags = f"scipy-openblas32 {_version('scipy-openblas32')} (set by deeptutorial)"
+        blas["pytensor_c"] = flags or "(none: slow fallback)"
     info["blas"] = blas
     return info
 

@@ -8,6 +8,7 @@ import pytensor.tensor as pt
 
 from deeptutorial.checks import check_positive
 from deeptutorial.dA import init_sigmoid_weights, zeros_shared
+from deeptutorial.losses import cross_entropy
 from deeptutorial.persistence import SavesParams
 
 
@@ -84,8 +85,7 @@ class SparseAutoencoder(SavesParams):
         x = self.x if x is None else x
         h = self.encode(x)
         logits = self.decoder_logits(h)
-        # Cross-entropy from the logits: softplus(a) - x a == -x log z - (1 - x) log(1 - z).
-        reconstruction = pt.mean(pt.sum(pt.softplus(logits) - x * logits, axis=1))
+        reconstruction = pt.mean(cross_entropy(x, logits))
         sparsity = self.sparsity_loss(h)
         return reconstruction + self.sparsity_weight * sparsity, reconstruction, sparsity
 

@@ -10,6 +10,7 @@ from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.checks import check_positive
 from deeptutorial.dA import zeros_shared
+from deeptutorial.losses import cross_entropy
 from deeptutorial.persistence import SavesParams
 
 
@@ -22,12 +23,6 @@ def latent_loss(mean, gamma):
     """Per-example KL divergence of N(mean, exp(gamma)) from N(0, I), a vector:
     ``0.5 * sum_j (exp(gamma_j) + mean_j^2 - 1 - gamma_j)``."""
     return 0.5 * pt.sum(pt.exp(gamma) + mean ** 2 - 1 - gamma, axis=1)
-
-
-def bernoulli_cross_entropy(x, logits):
-    """Per-example ``-sum_k [x_k log z_k + (1 - x_k) log(1 - z_k)]`` with ``z = sigmoid(logits)``,
-    written as ``softplus(logits) - x * logits`` so that it never takes log(0)."""
-    return pt.sum(pt.softplus(logits) - x * logits, axis=1)
 
 
 class VAE(SavesParams):
@@ -118,7 +113,7 @@ class VAE(SavesParams):
         x = self.x if x is None else x
         mean, gamma = self.encode(x)
         z, rng_updates = self.sample_code(mean, gamma)
-        return bernoulli_cross_entropy(x, self.decoder_logits(z)), latent_loss(mean, gamma), \
+        return cross_entropy(x, self.decoder_logits(z)), latent_loss(mean, gamma), \
             rng_updates
 
     def cost(self, x=None):

@@ -22,7 +22,8 @@ from pytensor.tensor.random import shared_rng
 from deeptutorial import load_data, tile_raster_images
 from deeptutorial.cli import fraction_below_one, make_parser, positive_float, positive_int, \
     run_script, use_float32
-from deeptutorial.denoising_autoencoder import LOSSES, NOISE_KINDS, DenoisingAutoencoder
+from deeptutorial.denoising_autoencoder import NOISE_KINDS, DenoisingAutoencoder
+from deeptutorial.losses import LOSSES
 from deeptutorial.optimizers import adam
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import train

@@ -22,6 +22,7 @@ from pytensor.tensor.random import shared_rng
 from deeptutorial import dA, load_data, tile_raster_images
 from deeptutorial.cli import add_persistence_flags, check_same_settings, fraction, make_parser, \
     positive_float, positive_int, run_script, use_float32
+from deeptutorial.losses import LOSSES
 from deeptutorial.persistence import load_checkpoint, save_checkpoint
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import StopRequest, TrainingInterrupted, TrainingLog, \
@@ -36,8 +37,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--learning-rate", type=positive_float, default=0.1)
     parser.add_argument("--corruption-levels", type=fraction, nargs="+", default=[0.0, 0.3])
     parser.add_argument("--n-hidden", type=positive_int, default=500)
-    parser.add_argument("--loss", choices=["cross_entropy", "squared_error"],
-                        default="cross_entropy")
+    parser.add_argument("--loss", choices=LOSSES, default="cross_entropy")
     parser.add_argument("--print-graph", action="store_true",
                         help="print the symbolic cost graph and the compiled training function")
     add_persistence_flags(parser)
