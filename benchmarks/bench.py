@@ -11,9 +11,11 @@ rounds, median and minimum reported):
   learning rate 0.001) and the SdA fine-tuning step of the 784-n-n-n-10 network (SGD 0.1),
   for every ``--batch-sizes`` x ``--hidden-sizes``, as ms per step and us per example;
 
-on PyTensor's NUMBA mode (the default), its C backend (CVM linker), JAX when importable, a
-hand-written NumPy version and PyTorch eager when importable. Before timing, each backend's
-first ``--verify-steps`` costs are checked against PyTensor NUMBA's from the same weights.
+on PyTensor's C backend (CVM linker) linked to OpenBLAS, the library's default (see
+``deeptutorial/backend.py``), PyTensor's NUMBA mode (PyTensor 3's own default), JAX when
+importable, a hand-written NumPy version and PyTorch eager when importable. Before timing,
+each backend's first ``--verify-steps`` costs are checked against the C backend's from the
+same weights.
 The machine's float32 GEMM rate and memory bandwidth are measured in the same run and turned
 into a floor for each configuration. Compile times (cold and warm cache) are measured in
 subprocesses. Everything goes to ``--output`` as JSON. This is a script, not a test: run it
@@ -47,6 +49,7 @@ import pytensor.tensor as pt  # noqa: E402
 from pytensor.compile.mode import Mode  # noqa: E402
 
 from deeptutorial import SdA, dA, load_data  # noqa: E402
+from deeptutorial.info import backend_info  # noqa: E402
 from deeptutorial.optimizers import sgd  # noqa: E402
 
 try:
@@ -64,9 +67,9 @@ DA_HIDDEN, DA_BATCH, DA_LR = 500, 20, 0.1
 DA_EPOCH_STEPS = 50_000 // DA_BATCH  # one epoch of the tutorial's 50,000 training images
 PRETRAIN_LR, FINETUNE_LR = 0.001, 0.1
 SDA_DEPTH = 3  # the tutorial's three hidden layers
-ALL_BACKENDS = ("numba", "c", "jax", "numpy", "torch")
-PYTENSOR_BACKENDS = ("numba", "c", "jax")
-REFERENCE = "numba"
+ALL_BACKENDS = ("c", "numba", "jax", "numpy", "torch")
+PYTENSOR_BACKENDS = ("c", "numba", "jax")
+REFERENCE = "c"  # the library's default backend
 
 
 # --------------------------------------------------------------------------- configurations
@@ -390,7 +393,7 @@ def available_backends(wanted: list[str]) -> tuple[list[str], list[str]]:
 
 def verify(runners: list[Runner], init: list[np.ndarray], steps: int, rtol: float) -> None:
     """First ``steps`` costs from the same weights on the same minibatches (no corruption),
-    against PyTensor NUMBA's; the result goes into each runner's ``check``."""
+    against the ``REFERENCE`` backend's; the result goes into each runner's ``check``."""
     costs = {}
     for runner in runners:
         runner.set_params(init)
@@ -514,6 +517,7 @@ def machine_info() -> dict:
             "loadavg_at_start": os.getloadavg(),
             "numpy": np.__version__, "pytensor": pytensor.__version__,
             "pytensor_blas__ldflags": pytensor.config.blas__ldflags,
+            "pytensor_c_blas": backend_info()["blas"].get("pytensor_c"),
             "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                           "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}}
     try:

@@ -34,12 +34,13 @@ def openblas_ldflags() -> str | None:
 
 
 def user_has_set(name: str) -> bool:
-    """Whether PYTENSOR_FLAGS or ~/.pytensorrc gives a value for config ``name``."""
-    try:
-        pytensor.config.fetch_val_for_key(name)
-    except KeyError:
-        return False
-    return True
+    """Whether PYTENSOR_FLAGS or ~/.pytensorrc gave config ``name`` its value.
+
+    PyTensor reads (and forgets) the user's values when it creates its config, marking
+    each such parameter as not default; that mark is what tells.
+    """
+    param = getattr(pytensor.config, "_config_var_dict", {}).get(name)
+    return param is None or not param.is_default
 
 
 def configure() -> dict:

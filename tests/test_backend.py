@@ -1,0 +1,76 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.compile.mode import Mode
+from pytensor.tensor.blas import Gemm
+
+import deeptutorial  # noqa: F401  (configures the backend)
+from deeptutorial.backend import openblas_ldflags
+from deeptutorial.info import slow_path_reason
+from deeptutorial.losses import cross_entropy, reconstruction_loss
+
+SHOW_CONFIG = ("import json, pytensor, deeptutorial; "
+               "print(json.dumps([pytensor.config.linker, pytensor.config.blas__ldflags]))")
+
+
+def config_in_subprocess(pytensor_flags: str | None) -> tuple[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
+    if pytensor_flags is not None:
+        env["PYTENSOR_FLAGS"] = pytensor_flags
+    out = subprocess.run([sys.executable, "-c", SHOW_CONFIG], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    return tuple(json.loads(out.strip().splitlines()[-1]))
+
+
+@pytest.mark.skipif(openblas_ldflags() is None, reason="scipy-openblas32 is not installed")
+def test_import_chooses_c_with_openblas_unless_the_user_chose():
+    assert config_in_subprocess(None) == ("cvm", openblas_ldflags())
+    linker, flags = config_in_subprocess("linker=numba")
+    assert linker == "numba" and flags == openblas_ldflags()
+    linker, _ = config_in_subprocess("mode=NUMBA")
+    assert linker != "cvm"
+
+
+@pytest.mark.skipif(openblas_ldflags() is None or not pytensor.config.cxx,
+                    reason="needs scipy-openblas32 and a C++ compiler")
+def test_c_backend_updates_weights_in_place_with_blas(float32):
+    rng = np.random.default_rng(0)
+    W0 = rng.normal(size=(7, 5)).astype("float32")
+    W = pytensor.shared(W0.copy())
+    x, d = pt.matrix("x"), pt.matrix("d")
+    step = pytensor.function([x, d], [], updates=[(W, W - 0.1 * pt.dot(x.T, d))],
+                             mode=Mode(linker="cvm", optimizer="fast_run"))
+    assert any(isinstance(node.op, Gemm) for node in step.maker.fgraph.toposort())
+    xv, dv = rng.normal(size=(3, 7)).astype("float32"), rng.normal(size=(3, 5)).astype("float32")
+    step(xv, dv)
+    np.testing.assert_allclose(W.get_value(), W0 - 0.1 * xv.T @ dv, rtol=1e-5, atol=1e-6)
+    if pytensor.config.linker == "cvm" and pytensor.config.blas__ldflags:
+        assert slow_path_reason() is None
+
+
+def test_cross_entropy_from_logits_equals_the_log_form(float64):
+    rng = np.random.default_rng(1)
+    x_value = rng.uniform(size=(4, 9))
+    a_value = rng.normal(scale=5, size=(4, 9))
+    x, a = pt.matrix("x"), pt.matrix("a")
+    got = pytensor.function([x, a], cross_entropy(x, a))(x_value, a_value)
+    z = 1 / (1 + np.exp(-a_value))
+    expected = -np.sum(x_value * np.log(z) + (1 - x_value) * np.log(1 - z), axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # far into saturation the log form gives inf; the logits form stays finite
+    far = pytensor.function([x, a], cross_entropy(x, a))(np.ones((1, 1)), np.full((1, 1), -800.0))
+    np.testing.assert_allclose(far, [800.0])
+
+
+def test_squared_error_reads_the_sigmoid_of_the_logits(float64):
+    x, a = pt.matrix("x"), pt.matrix("a")
+    f = pytensor.function([x, a], reconstruction_loss("squared_error", x, a))
+    np.testing.assert_allclose(f(np.array([[1.0, 0.0]]), np.zeros((1, 2))), [0.5])
+    with pytest.raises(ValueError, match="hinge"):
+        reconstruction_loss("hinge", x, a)
