@@ -10,6 +10,7 @@ from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.checks import check_fraction, check_positive
 from deeptutorial.dA import dA
+from deeptutorial.data import minibatch
 from deeptutorial.layers import HiddenLayer, LogisticRegression
 from deeptutorial.optimizers import sgd
 from deeptutorial.persistence import SavesParams
@@ -111,7 +112,6 @@ class SdA(SavesParams):
         index = pt.lscalar("index")
         corruption = pt.scalar("corruption")
         lr = pt.scalar("lr")
-        batch = slice(index * batch_size, (index + 1) * batch_size)
         self.layer_inputs = []
         fns = []
         for k, layer_dA in enumerate(self.dA_layers):
@@ -120,13 +120,13 @@ class SdA(SavesParams):
                 cache = pytensor.shared(np.zeros((1, layer_dA.n_visible), pytensor.config.floatX),
                                         name=f"layer_{k}_input", borrow=True)
                 self.layer_inputs.append(cache)
-                givens = {layer_dA.x: cache[batch]}
+                givens = {layer_dA.x: minibatch(cache, index, batch_size)}
             else:
                 self.layer_inputs.append(None)
-                givens = {self.x: train_set_x[batch]}
+                givens = {self.x: minibatch(train_set_x, index, batch_size)}
             fns.append(pytensor.function(
-                [index, corruption, lr],
-                cost, updates=updates, givens=givens, name=f"pretrain_layer_{k}"))
+                [index, corruption, lr], cost, updates=updates, givens=givens,
+                rebuild_strict=False, name=f"pretrain_layer_{k}"))
         return fns
 
     def cache_layer_input(self, k: int, train_set_x, batch_size: int = 1000) -> None:
@@ -155,10 +155,11 @@ class SdA(SavesParams):
                 bad = values.min() if values.min() < 0 else values.max()
                 raise ValueError(f"{name} label {bad} is outside [0, {self.n_outs})")
         index = pt.lscalar("index")
-        batch = slice(index * batch_size, (index + 1) * batch_size)
         train_fn = pytensor.function(
             [index], self.finetune_cost, updates=sgd(self.finetune_cost, self.params, learning_rate),
-            givens={self.x: train_set_x[batch], self.y: train_set_y[batch]}, name="train")
+            givens={self.x: minibatch(train_set_x, index, batch_size),
+                    self.y: minibatch(train_set_y, index, batch_size)},
+            rebuild_strict=False, name="train")
 
         def scorer(set_x, set_y, name):
             # Scored in equal chunks of up to 1000 rows, whatever the training batch size:

@@ -299,3 +299,18 @@ def load_data(dataset: str | os.PathLike | None = None, download: bool = True) -
                 pytensor.shared(np.asarray(y, dtype=np.int32), borrow=True))
 
     return [shared(x, y) for x, y in load_mnist(dataset, download=download)]
+
+
+def minibatch(data, index, batch_size: int):
+    """Rows ``index * batch_size`` up to ``(index + 1) * batch_size`` of the shared array
+    ``data`` (for ``givens``), with the batch size as a static shape.
+
+    Compiled with ``pytensor.function(..., rebuild_strict=False)``, the static shape reaches
+    every node. At batch size 1 PyTensor then computes the products as matrix-vector BLAS
+    calls (gemv, ger), where a matrix product of one row is several times slower (the SdA
+    tutorial's default). An index past the end raises instead of giving an empty minibatch.
+    """
+    import pytensor.tensor as pt
+
+    rows = data[index * batch_size:(index + 1) * batch_size]
+    return pt.specify_shape(rows, (batch_size,) + (None,) * (data.ndim - 1))
