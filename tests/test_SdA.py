@@ -154,3 +154,18 @@ def test_SdA_script_end_to_end(tmp_path):
 def test_SdA_script_bad_input_is_one_line(tmp_path, args, word):
     assert_one_line_error(run("test_SdA.py", "--dataset", "sample", "--output-folder", tmp_path,
                               *args), word)
+
+
+def test_batch_size_one_uses_matrix_vector_blas_and_checks_the_index(float32):
+    """minibatch() gives the slice a static batch size: at 1, the pretraining step's
+    products become gemv/ger calls (not one-row matrix products), and an index past the
+    end of the data raises instead of silently training on nothing."""
+    train_set_x = pytensor.shared(np.random.default_rng(0).random((5, 784), dtype="float32"))
+    sda = small_sda(sizes=(40,), levels=(0.1,))
+    (fn,) = sda.pretraining_functions(train_set_x, batch_size=1)
+    ops = {type(node.op).__name__ for node in fn.maker.fgraph.toposort()}
+    if pytensor.config.linker == "cvm" and pytensor.config.blas__ldflags:
+        assert "Dot22" not in ops and {"CGemv", "CGer"} & ops
+    assert np.isfinite(fn(4, corruption=0.1, lr=0.01))
+    with pytest.raises(Exception, match="shape"):
+        fn(5, corruption=0.1, lr=0.01)

@@ -1,0 +1,165 @@
+"""What each choice behind the default fast path buys, one choice at a time.
+
+    python benchmarks/choices.py --dataset /work/shared/data/mnist --output docs/results/choices.json
+
+Times the dA tutorial step (784-500 tied, batch 20, 0% corruption, SGD 0.1) and the SdA
+tutorial's pretraining step at batch size 1 (784-1000, corruption 0.1, learning rate 0.001)
+under each variant below. Every variant runs in a fresh process (PyTensor's configuration
+is process-wide), ``--rounds`` times, the variants in turn within a round; the JSON holds
+every round's seconds per step and the medians.
+
+dA variants (backend x how the cross-entropy is written):
+
+* ``numba/log``: PyTensor 3 out of the box (Numba), the tutorial's
+  ``-sum(x log z + (1 - x) log(1 - z))``;
+* ``c-noblas/log``: the C backend as pip installs it, with no BLAS to link (its warning);
+* ``c-openblas/log``: the C backend linked to scipy-openblas32 (``deeptutorial.backend``);
+* ``numba/logits`` and ``c-openblas/logits``: the cost written from the logits,
+  ``sum(softplus(a) - x a)`` (``deeptutorial.losses``); the last is the library's default.
+
+SdA variants (C backend with OpenBLAS): ``plain-slice`` gives the minibatch as the
+tutorial does, ``static-batch`` through ``deeptutorial.data.minibatch`` (the library's
+default), which lets batch size 1 use gemv and ger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+DA_VARIANTS = {  # name: (PYTENSOR_FLAGS, loss form)
+    "numba/log": ("linker=numba", "log"),
+    "c-noblas/log": ("linker=cvm,blas__ldflags=", "log"),
+    "c-openblas/log": ("linker=cvm", "log"),
+    "numba/logits": ("linker=numba", "logits"),
+    "c-openblas/logits": ("linker=cvm", "logits"),
+}
+SDA_VARIANTS = {"plain-slice": False, "static-batch": True}
+
+
+def time_dA(loss_form: str, dataset: str, steps: int) -> dict:
+    """Seconds per step of the dA tutorial step, and the first 3 costs (a check)."""
+    import numpy as np
+    import pytensor
+    import pytensor.tensor as pt
+
+    from deeptutorial import dA, load_data
+    from deeptutorial.optimizers import sgd
+
+    pytensor.config.floatX = "float32"
+    (train_x, _), _, _ = load_data(dataset)
+    index, x = pt.lscalar("index"), pt.matrix("x")
+    da = dA(numpy_rng=np.random.RandomState(123), input=x, n_visible=784, n_hidden=500)
+    if loss_form == "log":  # the tutorial's formula, as written there
+        z = da.get_reconstructed_input(da.get_hidden_values(x))
+        cost = -pt.mean(pt.sum(x * pt.log(z) + (1 - x) * pt.log(1 - z), axis=1))
+        updates = sgd(cost, da.params, 0.1)
+    else:
+        cost, updates = da.get_cost_updates(corruption_level=0.0, learning_rate=0.1)
+    start = time.perf_counter()
+    step = pytensor.function([index], cost, updates=updates,
+                             givens={x: train_x[index * 20:(index + 1) * 20]})
+    costs = [float(step(i)) for i in range(3)]
+    compile_s = time.perf_counter() - start
+    return {"seconds_per_step": _timed(step, steps, 2500), "first_costs": costs,
+            "compile_and_3_steps_s": compile_s, "linker": pytensor.config.linker,
+            "blas__ldflags_set": bool(pytensor.config.blas__ldflags)}
+
+
+def time_sda_pretrain(static_batch: bool, dataset: str, steps: int) -> dict:
+    import numpy as np
+    import pytensor
+    import pytensor.tensor as pt
+
+    from deeptutorial import SdA, load_data
+    from deeptutorial.data import minibatch
+
+    pytensor.config.floatX = "float32"
+    (train_x, _), _, _ = load_data(dataset)
+    sda = SdA(np.random.RandomState(89677), n_ins=784, hidden_layers_sizes=[1000],
+              corruption_levels=[0.1])
+    index, level, lr = pt.lscalar("index"), pt.scalar("corruption"), pt.scalar("lr")
+    cost, updates = sda.dA_layers[0].get_cost_updates(level, lr)
+    rows = minibatch(train_x, index, 1) if static_batch else train_x[index:index + 1]
+    fn = pytensor.function([index, level, lr], cost, updates=updates, givens={sda.x: rows},
+                           rebuild_strict=not static_batch)
+    n_rows = train_x.get_value(borrow=True).shape[0]
+    return {"seconds_per_step": _timed(lambda i: fn(i, 0.1, 0.001), steps, n_rows)}
+
+
+def _timed(step, steps: int, n_batches: int) -> float:
+    for i in range(3):
+        step(i)
+    start = time.perf_counter()
+    for i in range(steps):
+        float(step((3 + i) % n_batches))
+    return (time.perf_counter() - start) / steps
+
+
+def run_variant(kind: str, name: str, args: argparse.Namespace) -> dict:
+    env = dict(os.environ)
+    if kind == "dA":
+        env["PYTENSOR_FLAGS"] = DA_VARIANTS[name][0]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", kind, name,
+           "--dataset", args.dataset, "--steps", str(args.steps)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(lines[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="/work/shared/data/mnist")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--output", default=str(HERE / "choices.json"))
+    parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE.parent))
+    if args.probe:
+        kind, name = args.probe
+        if kind == "dA":
+            result = time_dA(DA_VARIANTS[name][1], args.dataset, args.steps)
+        else:
+            result = time_sda_pretrain(SDA_VARIANTS[name], args.dataset, args.steps)
+        print(json.dumps(result))
+        return
+    variants = [("dA", n) for n in DA_VARIANTS] + [("SdA pretrain b=1", n) for n in SDA_VARIANTS]
+    runs = {f"{k} {n}": [] for k, n in variants}
+    for r in range(args.rounds):
+        for kind, name in variants:
+            runs[f"{kind} {name}"].append(run_variant("dA" if kind == "dA" else "sda", name, args))
+        print(f"round {r + 1}/{args.rounds} done", flush=True)
+    rows = {}
+    for key, results in runs.items():
+        per_step = [res["seconds_per_step"] for res in results if "seconds_per_step" in res]
+        rows[key] = {"median_ms_per_step": 1e3 * statistics.median(per_step) if per_step else None,
+                     "rounds": results}
+        if key.startswith("dA") and per_step:
+            rows[key]["median_s_per_epoch"] = 2500 * statistics.median(per_step)
+        print(f"{key:34s} {rows[key]['median_ms_per_step'] or float('nan'):8.3f} ms/step"
+              + (f"  {rows[key]['median_s_per_epoch']:6.2f} s/epoch"
+                 if "median_s_per_epoch" in rows[key] else ""))
+    record = {"command": shlex.join([sys.executable] + sys.argv),
+              "started_loadavg": os.getloadavg(), "nproc": os.cpu_count(),
+              "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS",
+                                                            "OPENBLAS_NUM_THREADS")},
+              "settings": vars(args), "results": rows}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(record, indent=2))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
