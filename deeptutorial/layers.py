@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.gradient import zero_grad
 
 from deeptutorial.checks import check_positive
 from deeptutorial.dA import init_sigmoid_weights, zeros_shared
@@ -43,7 +44,11 @@ class HiddenLayer:
 class LogisticRegression:
     """Multi-class logistic regression ``P(Y = i | x) = softmax(x W + b)_i``.
 
-    ``W`` and ``b`` start at zero; ``y_pred`` is the most probable class.
+    ``W`` and ``b`` start at zero; ``y_pred`` is the most probable class. The softmax goes
+    through its logarithm, ``log_softmax(a) = a - m - log(sum_j exp(a_j - m))`` with
+    ``m = max_j a_j``, so the negative log-likelihood never takes log(0). It is written out
+    because PyTensor 3.0's ``softmax`` op forgets the static batch size of its input, and with
+    it the matrix-vector BLAS calls that make batch size 1 fast (``data.minibatch``).
     """
 
     def __init__(self, input, n_in: int, n_out: int):
@@ -55,13 +60,17 @@ class LogisticRegression:
                                  name="W", borrow=True)
         self.b = zeros_shared(n_out, "b")
         self.input = input
-        self.p_y_given_x = pt.special.softmax(pt.dot(input, self.W) + self.b, axis=1)
-        self.y_pred = pt.argmax(self.p_y_given_x, axis=1)
+        logits = pt.dot(input, self.W) + self.b
+        # m only keeps exp() in range; the result does not depend on it, so no gradient either.
+        shifted = logits - zero_grad(pt.max(logits, axis=1, keepdims=True))
+        self.log_p_y_given_x = shifted - pt.log(pt.sum(pt.exp(shifted), axis=1, keepdims=True))
+        self.p_y_given_x = pt.exp(self.log_p_y_given_x)
+        self.y_pred = pt.argmax(self.log_p_y_given_x, axis=1)
         self.params = [self.W, self.b]
 
     def negative_log_likelihood(self, y):
         """Mean of ``-log P(Y = y | x)`` over the minibatch."""
-        return -pt.mean(pt.log(self.p_y_given_x)[pt.arange(y.shape[0]), y])
+        return -pt.mean(self.log_p_y_given_x[pt.arange(y.shape[0]), y])
 
     def errors(self, y):
         """Fraction of the minibatch that is misclassified."""

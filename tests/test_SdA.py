@@ -160,12 +160,17 @@ def test_batch_size_one_uses_matrix_vector_blas_and_checks_the_index(float32):
     """minibatch() gives the slice a static batch size: at 1, the pretraining step's
     products become gemv/ger calls (not one-row matrix products), and an index past the
     end of the data raises instead of silently training on nothing."""
-    train_set_x = pytensor.shared(np.random.default_rng(0).random((5, 784), dtype="float32"))
-    sda = small_sda(sizes=(40,), levels=(0.1,))
-    (fn,) = sda.pretraining_functions(train_set_x, batch_size=1)
-    ops = {type(node.op).__name__ for node in fn.maker.fgraph.toposort()}
+    rng = np.random.default_rng(0)
+    train_set_x = pytensor.shared(rng.random((5, 784), dtype="float32"))
+    labels = pytensor.shared(np.arange(5, dtype="int32"))
+    sda = small_sda(sizes=(40, 30))
+    fn = sda.pretraining_functions(train_set_x, batch_size=1)[0]
+    train_fn, _, _ = sda.build_finetune_functions([(train_set_x, labels)] * 3, 1, 0.1)
     if pytensor.config.linker == "cvm" and pytensor.config.blas__ldflags:
-        assert "Dot22" not in ops and {"CGemv", "CGer"} & ops
+        for compiled in (fn, train_fn):
+            ops = {type(node.op).__name__ for node in compiled.maker.fgraph.toposort()}
+            assert not {"Dot22", "Gemm"} & ops and {"CGemv", "CGer"} <= ops
+    assert np.isfinite(train_fn(4))
     assert np.isfinite(fn(4, corruption=0.1, lr=0.01))
     with pytest.raises(Exception, match="shape"):
         fn(5, corruption=0.1, lr=0.01)
