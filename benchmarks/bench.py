@@ -49,6 +49,7 @@ import pytensor.tensor as pt  # noqa: E402
 from pytensor.compile.mode import Mode  # noqa: E402
 
 from deeptutorial import SdA, dA, load_data  # noqa: E402
+from deeptutorial.data import minibatch  # noqa: E402
 from deeptutorial.info import backend_info  # noqa: E402
 from deeptutorial.optimizers import sgd  # noqa: E402
 
@@ -165,7 +166,8 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
     """Compile the training function as the library and scripts do, with ``mode`` added.
 
     Returns (step(i, level) -> cost, params): ``i`` is the minibatch index. The minibatch
-    is a ``givens`` slice of the shared training set, as in the scripts, except for JAX:
+    is a ``givens`` slice of the shared training set, as in the library (for the SdA through
+    ``deeptutorial.data.minibatch``, with its static batch size), except for JAX:
     it cannot trace a slice whose start is an input, so there the rows are passed in.
     """
     model, params, x, y = library_model(config)
@@ -191,9 +193,14 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
             return fn(*(a[rows] for a in arrays), *extra_values(level))
         return step, params
     index = pt.lscalar("index")
-    rows = slice(index * config.batch, (index + 1) * config.batch)
-    givens = {var: shared[rows] for var, shared in zip(data_vars, [data["x"], data["y"]])}
-    fn = pytensor.function([index] + extra, cost, updates=updates, givens=givens, mode=mode)
+    if config.kind == "dA":  # the script's plain slice
+        rows = slice(index * config.batch, (index + 1) * config.batch)
+        givens = {x: data["x"][rows]}
+    else:  # the SdA's minibatches carry their static batch size (gemv/ger at batch size 1)
+        givens = {var: minibatch(shared, index, config.batch)
+                  for var, shared in zip(data_vars, [data["x"], data["y"]])}
+    fn = pytensor.function([index] + extra, cost, updates=updates, givens=givens, mode=mode,
+                           rebuild_strict=config.kind == "dA")
     return (lambda i, level: fn(i, *extra_values(level))), params
 
 
