@@ -76,6 +76,7 @@ def main() -> None:
         record = {"command": " ".join(sys.argv), "machine": {"cpus": os.cpu_count(),
                   "python": platform.python_version(), "pytensor": pytensor.__version__},
                   "settings": vars(args), "rows": rows}
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as f:
             json.dump(record, f, indent=2)
 
