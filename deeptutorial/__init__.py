@@ -1,10 +1,13 @@
 """deeptutorial: the Theano autoencoder tutorials (dA, SdA) rebuilt on PyTensor."""
 
-from deeptutorial import backend
+from deeptutorial import backend, rewrites
 
 # Before anything compiles: PyTensor's C backend with OpenBLAS, unless the user chose
-# otherwise in PYTENSOR_FLAGS or ~/.pytensorrc (see backend.py).
+# otherwise in PYTENSOR_FLAGS or ~/.pytensorrc (see backend.py), and one GEMM instead of two
+# for a tied weight's update (rewrites.py; PYTENSOR_FLAGS=optimizer_excluding=merge_rank_k_updates
+# turns it off).
 backend.configure()
+rewrites.register()
 
 from deeptutorial.cA import cA
 from deeptutorial.dA import dA

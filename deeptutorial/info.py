@@ -6,7 +6,7 @@ import importlib.metadata
 import os
 import platform
 
-from deeptutorial.backend import openblas_ldflags
+from deeptutorial.backend import VECTOR_MATH_FLAGS, openblas_ldflags
 
 
 def _version(package: str) -> str | None:
@@ -59,6 +59,10 @@ def backend_info() -> dict:
             flags = f"scipy-openblas32 {_version('scipy-openblas32')} (set by deeptutorial)"
         blas["pytensor_c"] = flags or "(none: slow fallback)"
     info["blas"] = blas
+    cxxflags = pytensor.config.gcc__cxxflags
+    if cxxflags == VECTOR_MATH_FLAGS:
+        cxxflags += " (set by deeptutorial: vectorised exp/log1p)"
+    info["cxxflags"] = cxxflags or "(none)"
     return info
 
 

@@ -11,15 +11,16 @@ from pytensor.compile.mode import Mode
 from pytensor.tensor.blas import Gemm
 
 import deeptutorial  # noqa: F401  (configures the backend)
-from deeptutorial.backend import openblas_ldflags
+from deeptutorial.backend import openblas_ldflags, vector_math_flags
 from deeptutorial.info import slow_path_reason
 from deeptutorial.losses import cross_entropy, reconstruction_loss
 
 SHOW_CONFIG = ("import json, pytensor, deeptutorial; "
-               "print(json.dumps([pytensor.config.linker, pytensor.config.blas__ldflags]))")
+               "print(json.dumps([pytensor.config.linker, pytensor.config.blas__ldflags, "
+               "pytensor.config.gcc__cxxflags]))")
 
 
-def config_in_subprocess(pytensor_flags: str | None) -> tuple[str, str]:
+def config_in_subprocess(pytensor_flags: str | None) -> tuple[str, str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
     if pytensor_flags is not None:
         env["PYTENSOR_FLAGS"] = pytensor_flags
@@ -30,11 +31,39 @@ def config_in_subprocess(pytensor_flags: str | None) -> tuple[str, str]:
 
 @pytest.mark.skipif(openblas_ldflags() is None, reason="scipy-openblas32 is not installed")
 def test_import_chooses_c_with_openblas_unless_the_user_chose():
-    assert config_in_subprocess(None) == ("cvm", openblas_ldflags())
-    linker, flags = config_in_subprocess("linker=numba")
+    assert config_in_subprocess(None) == ("cvm", openblas_ldflags(), vector_math_flags() or "")
+    linker, flags, _ = config_in_subprocess("linker=numba")
     assert linker == "numba" and flags == openblas_ldflags()
-    linker, _ = config_in_subprocess("mode=NUMBA")
+    linker, _, _ = config_in_subprocess("mode=NUMBA")
     assert linker != "cvm"
+    assert config_in_subprocess("gcc__cxxflags=-O2")[2] == "-O2"
+
+
+@pytest.mark.skipif(not pytensor.config.cxx, reason="needs a C++ compiler")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_vectorised_maths_stays_accurate_and_ieee(dtype):
+    """exp, log1p, softplus and sigmoid as compiled with the library's flags (libmvec on
+    x86-64 glibc): within a few ulp of NumPy in float64, infinities and NaN as IEEE says."""
+    special = [-np.inf, -800.0, -88.0, -37.5, -20.0, -1e-8, -0.0, 0.0, 1e-30, 1e-8, 0.5, 17.9,
+               18.1, 33.2, 33.4, 88.0, 800.0, np.inf, np.nan]
+    values = np.concatenate([special, np.random.default_rng(2).normal(scale=30, size=1001)])
+    values = values.astype(dtype)
+    a = pt.vector("a", dtype=dtype)
+    f = pytensor.function([a], [pt.exp(a), pt.log1p(pt.abs(a)), pt.softplus(a), pt.sigmoid(a)],
+                          mode=Mode(linker="cvm", optimizer="fast_run"))
+    wide = values.astype("float64")
+    with np.errstate(all="ignore"):
+        expected = [np.exp(wide), np.log1p(np.abs(wide)), np.logaddexp(0, wide),
+                    1 / (1 + np.exp(-wide))]
+    tiny = np.finfo(dtype).tiny
+    rtol = 8 * np.finfo(dtype).eps
+    for name, got, want in zip(["exp", "log1p", "softplus", "sigmoid"], f(values), expected):
+        assert got.dtype == dtype
+        nan = np.isnan(want)
+        np.testing.assert_array_equal(np.isnan(got), nan, err_msg=name)
+        with np.errstate(over="ignore"):
+            want = want.astype(dtype)  # overflow to inf where the dtype overflows
+        np.testing.assert_allclose(got[~nan], want[~nan], rtol=rtol, atol=tiny, err_msg=name)
 
 
 @pytest.mark.skipif(openblas_ldflags() is None or not pytensor.config.cxx,

@@ -1,0 +1,66 @@
+"""One graph rewrite for tied weights: two rank-k updates of a matrix become one GEMM.
+
+A tied weight matrix gets its gradient from both of its uses; the dA's
+``W - lr * (x' dh + dz' h)`` is compiled by PyTensor into two in-place GEMMs, each reading
+and writing all of ``W`` for an inner dimension of only the batch size::
+
+    W <- W - lr x' dh;   W <- W - lr dz' h
+
+``merge_rank_k_updates`` stacks the factors, ``[x dz]' [dh; h]``, so ``W`` is read and written
+once, by one GEMM with twice the inner dimension, which BLAS runs closer to its peak. The sum
+is the same (only the order of the additions inside the GEMM changes). Rank-1 updates (batch
+size 1) are left to GER. It is registered in PyTensor's BLAS rewrites after the GEMMs are
+formed; ``mode.excluding("merge_rank_k_updates")`` turns it off for one function, ``PYTENSOR_FLAGS=optimizer_excluding=merge_rank_k_updates``
+for all.
+"""
+
+from __future__ import annotations
+
+import pytensor.tensor as pt
+from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
+from pytensor.tensor.basic import get_underlying_scalar_constant_value
+from pytensor.tensor.blas import gemm_no_inplace
+from pytensor.tensor.exceptions import NotScalarConstantError
+from pytensor.tensor.rewriting.blas import blas_optdb
+
+NAME = "merge_rank_k_updates"
+
+
+def _constant(variable) -> float | None:
+    try:
+        return float(get_underlying_scalar_constant_value(variable))
+    except NotScalarConstantError:
+        return None
+
+
+def _same_scalar(a, b) -> bool:
+    return a is b or (_constant(a) is not None and _constant(a) == _constant(b))
+
+
+@node_rewriter([gemm_no_inplace])
+def merge_rank_k_updates(fgraph, node):
+    """``gemm(gemm(z, a, x0, y0, b), a, x1, y1, 1)`` -> ``gemm(z, a, [x0 x1], [y0; y1], b)``."""
+    z, alpha, x, y, beta = node.inputs
+    inner = z.owner
+    if inner is None or inner.op != gemm_no_inplace or len(fgraph.clients[z]) != 1:
+        return None
+    z0, alpha0, x0, y0, beta0 = inner.inputs
+    if _constant(beta) != 1.0 or not _same_scalar(alpha, alpha0):
+        return None
+    if x0.type.broadcastable[1] or x.type.broadcastable[1]:
+        return None  # outer products: GER does them without packing
+    # Stacked as rows then transposed, the factor keeps x0's usual layout (x' of a batch).
+    left = pt.join(0, x0.T, x.T).T
+    return [gemm_no_inplace(z0, alpha0, left, pt.join(0, y0, y), beta0)]
+
+
+_registered = False
+
+
+def register() -> None:
+    """Add the rewrite to PyTensor's fast_run BLAS rewrites (once per process)."""
+    global _registered
+    if not _registered:
+        # position 10 is PyTensor's GemmOptimizer, 11 its GEMM -> GEMV/GER rewrites
+        blas_optdb.register(NAME, dfs_rewriter(merge_rank_k_updates), "fast_run", position=10.5)
+        _registered = True
