@@ -52,6 +52,7 @@ from deeptutorial import SdA, dA, load_data  # noqa: E402
 from deeptutorial.data import minibatch  # noqa: E402
 from deeptutorial.info import backend_info  # noqa: E402
 from deeptutorial.optimizers import sgd  # noqa: E402
+from deeptutorial.training import batch_indices  # noqa: E402
 
 try:
     import torch
@@ -177,7 +178,10 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
     elif config.kind == "pretrain":  # as SdA.pretraining_functions, layer 0
         corruption, lr = pt.scalar("corruption"), pt.scalar("lr")
         cost, updates = model.dA_layers[0].get_cost_updates(corruption, lr)
-        extra, extra_values = [corruption, lr], (lambda level: (level, PRETRAIN_LR))
+        extra = [corruption, lr]
+        # 0-d arrays, as scripts/test_SdA.py passes them (no conversion per call)
+        extra_values = (lambda level: (np.asarray(level, dtype=corruption.dtype),
+                                       np.asarray(PRETRAIN_LR, dtype=lr.dtype)))
     else:  # as SdA.build_finetune_functions' train_fn
         cost = model.finetune_cost
         updates = sgd(cost, model.params, FINETUNE_LR)
@@ -201,7 +205,8 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
                   for var, shared in zip(data_vars, [data["x"], data["y"]])}
     fn = pytensor.function([index] + extra, cost, updates=updates, givens=givens, mode=mode,
                            rebuild_strict=config.kind == "dA")
-    return (lambda i, level: fn(i, *extra_values(level))), params
+    indices = batch_indices(len(data["x_np"]) // config.batch)  # as the library's loops
+    return (lambda i, level: fn(indices[i], *extra_values(level))), params
 
 
 # --------------------------------------------------------------------------- NumPy

@@ -67,8 +67,12 @@ def pretrain(sda: SdA, args, train_set_x, histories: list[TrainingLog], save, st
         if args.cached_pretraining and k > 0:
             sda.cache_layer_input(k, train_set_x)
 
-        def step(i, fn=fn, level=level):
-            return fn(i, corruption=level, lr=args.pretrain_lr)
+        # 0-d arrays of floatX: the compiled function takes them without converting
+        corruption, lr = (np.asarray(v, dtype=pytensor.config.floatX)
+                          for v in (level, args.pretrain_lr))
+
+        def step(i, fn=fn, corruption=corruption, lr=lr):
+            return fn(i, corruption=corruption, lr=lr)
 
         train(step, n_train_batches, args.pretraining_epochs, history=history,
               on_epoch_end=save, stop=stop,
