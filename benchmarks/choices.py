@@ -8,18 +8,28 @@ under each variant below. Every variant runs in a fresh process (PyTensor's conf
 is process-wide), ``--rounds`` times, the variants in turn within a round; the JSON holds
 every round's seconds per step and the medians.
 
-dA variants (backend x how the cross-entropy is written):
+dA variants (backend x how the cross-entropy is written x the two C-code choices):
 
 * ``numba/log``: PyTensor 3 out of the box (Numba), the tutorial's
   ``-sum(x log z + (1 - x) log(1 - z))``;
 * ``c-noblas/log``: the C backend as pip installs it, with no BLAS to link (its warning);
 * ``c-openblas/log``: the C backend linked to scipy-openblas32 (``deeptutorial.backend``);
 * ``numba/logits`` and ``c-openblas/logits``: the cost written from the logits,
-  ``sum(softplus(a) - x a)`` (``deeptutorial.losses``); the last is the library's default.
+  ``sum(softplus(a) - x a)`` (``deeptutorial.losses``);
+* ``+vector-math``: the last, with exp/log1p vectorised by libmvec
+  (``backend.VECTOR_MATH_FLAGS``);
+* ``+merged-update``: and the tied weight's two GEMM updates merged into one
+  (``deeptutorial.rewrites``): the library's default.
+
+The C variants other than the last two turn those choices off with ``gcc__cxxflags=`` and
+``optimizer_excluding=merge_rank_k_updates``. Every dA variant is called as the library's
+training loop calls it, with 0-d int64 array indices (``training.batch_indices``).
 
 SdA variants (C backend with OpenBLAS): ``plain-slice`` gives the minibatch as the
-tutorial does, ``static-batch`` through ``deeptutorial.data.minibatch`` (the library's
-default), which lets batch size 1 use gemv and ger.
+tutorial does, ``static-batch`` through ``deeptutorial.data.minibatch``, which lets batch
+size 1 use gemv and ger, both called with Python numbers; ``static-batch/0-d-inputs`` also
+passes the index, corruption level and learning rate as 0-d arrays, as ``scripts/test_SdA.py``
+does (the library's default).
 """
 
 from __future__ import annotations
@@ -36,14 +46,22 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+OFF = "gcc__cxxflags=,optimizer_excluding=merge_rank_k_updates"
 DA_VARIANTS = {  # name: (PYTENSOR_FLAGS, loss form)
     "numba/log": ("linker=numba", "log"),
-    "c-noblas/log": ("linker=cvm,blas__ldflags=", "log"),
-    "c-openblas/log": ("linker=cvm", "log"),
+    "c-noblas/log": (f"linker=cvm,blas__ldflags=,{OFF}", "log"),
+    "c-openblas/log": (f"linker=cvm,{OFF}", "log"),
     "numba/logits": ("linker=numba", "logits"),
-    "c-openblas/logits": ("linker=cvm", "logits"),
+    "c-openblas/logits": (f"linker=cvm,{OFF}", "logits"),
+    "c-openblas/logits+vector-math": ("linker=cvm,optimizer_excluding=merge_rank_k_updates",
+                                      "logits"),
+    "c-openblas/logits+vector-math+merged-update": ("linker=cvm", "logits"),
 }
-SDA_VARIANTS = {"plain-slice": False, "static-batch": True}
+SDA_VARIANTS = {  # name: (static batch size, 0-d array inputs)
+    "plain-slice": (False, False),
+    "static-batch": (True, False),
+    "static-batch/0-d-inputs": (True, True),
+}
 
 
 def time_dA(loss_form: str, dataset: str, steps: int) -> dict:
@@ -54,6 +72,7 @@ def time_dA(loss_form: str, dataset: str, steps: int) -> dict:
 
     from deeptutorial import dA, load_data
     from deeptutorial.optimizers import sgd
+    from deeptutorial.training import batch_indices
 
     pytensor.config.floatX = "float32"
     (train_x, _), _, _ = load_data(dataset)
@@ -70,19 +89,25 @@ def time_dA(loss_form: str, dataset: str, steps: int) -> dict:
                              givens={x: train_x[index * 20:(index + 1) * 20]})
     costs = [float(step(i)) for i in range(3)]
     compile_s = time.perf_counter() - start
-    return {"seconds_per_step": _timed(step, steps, 2500), "first_costs": costs,
+    indices = batch_indices(2500)
+    return {"seconds_per_step": _timed(lambda i: step(indices[i]), steps, 2500),
+            "first_costs": costs,
             "compile_and_3_steps_s": compile_s, "linker": pytensor.config.linker,
-            "blas__ldflags_set": bool(pytensor.config.blas__ldflags)}
+            "blas__ldflags_set": bool(pytensor.config.blas__ldflags),
+            "gcc__cxxflags": pytensor.config.gcc__cxxflags,
+            "gemm_nodes": sum("Gemm" in str(node.op) for node in step.maker.fgraph.toposort())}
 
 
-def time_sda_pretrain(static_batch: bool, dataset: str, steps: int) -> dict:
+def time_sda_pretrain(variant: tuple[bool, bool], dataset: str, steps: int) -> dict:
     import numpy as np
     import pytensor
     import pytensor.tensor as pt
 
     from deeptutorial import SdA, load_data
     from deeptutorial.data import minibatch
+    from deeptutorial.training import batch_indices
 
+    static_batch, array_inputs = variant
     pytensor.config.floatX = "float32"
     (train_x, _), _, _ = load_data(dataset)
     sda = SdA(np.random.RandomState(89677), n_ins=784, hidden_layers_sizes=[1000],
@@ -93,6 +118,11 @@ def time_sda_pretrain(static_batch: bool, dataset: str, steps: int) -> dict:
     fn = pytensor.function([index, level, lr], cost, updates=updates, givens={sda.x: rows},
                            rebuild_strict=not static_batch)
     n_rows = train_x.get_value(borrow=True).shape[0]
+    if array_inputs:
+        indices = batch_indices(n_rows)
+        level_value, lr_value = (np.asarray(v, dtype="float32") for v in (0.1, 0.001))
+        return {"seconds_per_step": _timed(lambda i: fn(indices[i], level_value, lr_value),
+                                           steps, n_rows)}
     return {"seconds_per_step": _timed(lambda i: fn(i, 0.1, 0.001), steps, n_rows)}
 
 
