@@ -179,9 +179,13 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
         corruption, lr = pt.scalar("corruption"), pt.scalar("lr")
         cost, updates = model.dA_layers[0].get_cost_updates(corruption, lr)
         extra = [corruption, lr]
-        # 0-d arrays, as scripts/test_SdA.py passes them (no conversion per call)
-        extra_values = (lambda level: (np.asarray(level, dtype=corruption.dtype),
-                                       np.asarray(PRETRAIN_LR, dtype=lr.dtype)))
+        # 0-d arrays, made once, as scripts/test_SdA.py passes them (no conversion per call)
+        lr_value, levels = np.asarray(PRETRAIN_LR, dtype=lr.dtype), {}
+
+        def extra_values(level: float) -> tuple:
+            if level not in levels:
+                levels[level] = np.asarray(level, dtype=corruption.dtype)
+            return levels[level], lr_value
     else:  # as SdA.build_finetune_functions' train_fn
         cost = model.finetune_cost
         updates = sgd(cost, model.params, FINETUNE_LR)

@@ -34,7 +34,10 @@ def _constant(variable) -> float | None:
 
 
 def _same_scalar(a, b) -> bool:
-    return a is b or (_constant(a) is not None and _constant(a) == _constant(b))
+    if a is b:
+        return True
+    value = _constant(a)
+    return value is not None and value == _constant(b)
 
 
 @node_rewriter([gemm_no_inplace])

@@ -18,8 +18,9 @@ DIVERGENCE_FACTOR = 100.0
 
 def batch_indices(n_batches: int) -> list[np.ndarray]:
     """Minibatch indices ``0..n_batches-1`` as 0-d int64 arrays, the form in which a compiled
-    function takes an ``lscalar`` as it is; a Python int costs it about 8 us of conversion per
-    call (2% of an SdA step at batch size 1)."""
+    function takes an ``lscalar`` as it is; a Python number is converted on every call
+    (``docs/performance.md``: 0.05 of the 0.44 ms SdA pretraining step at batch size 1, for
+    its three inputs)."""
     return [np.asarray(i, dtype=np.int64) for i in range(n_batches)]
 
 
@@ -102,8 +103,8 @@ def train(step: Callable[[np.ndarray], float], n_batches: int, n_epochs: int,
           stop: StopRequest | None = None,
           log_format: str = "Training epoch {epoch}, cost {cost:.4f}") -> TrainingLog:
     """Run epochs of ``step(i)`` over minibatches ``0..n_batches-1`` (``i`` from
-    ``batch_indices``) until ``n_epochs`` are done, printing each epoch's mean cost as the tutorial does
-    (``Training epoch 0, cost 63.2892``).
+    ``batch_indices``) until ``n_epochs`` are done, printing each epoch's mean cost as the
+    tutorial does (``Training epoch 0, cost 63.2892``).
 
     ``history`` (e.g. from a checkpoint) resumes a run exactly where it stopped;
     ``on_epoch_end(epoch, history)`` runs after each epoch (e.g. to checkpoint); when
