@@ -3,9 +3,9 @@
 from deeptutorial import backend, rewrites
 
 # Before anything compiles: PyTensor's C backend with OpenBLAS, unless the user chose
-# otherwise in PYTENSOR_FLAGS or ~/.pytensorrc (see backend.py), and one GEMM instead of two
-# for a tied weight's update (rewrites.py; PYTENSOR_FLAGS=optimizer_excluding=merge_rank_k_updates
-# turns it off).
+# otherwise in PYTENSOR_FLAGS or ~/.pytensorrc (see backend.py); one GEMM instead of two
+# for a tied weight's update and NumPy's fast path for the corruption noise (rewrites.py;
+# PYTENSOR_FLAGS=optimizer_excluding=NAME turns either off).
 backend.configure()
 rewrites.register()
 

@@ -1,4 +1,6 @@
-"""One graph rewrite for tied weights: two rank-k updates of a matrix become one GEMM.
+"""Two graph rewrites that PyTensor's own rewrites leave undone, registered at import.
+
+**Tied weights: two rank-k updates of a matrix become one GEMM.**
 
 A tied weight matrix gets its gradient from both of its uses; the dA's
 ``W - lr * (x' dh + dz' h)`` is compiled by PyTensor into two in-place GEMMs, each reading
@@ -12,6 +14,15 @@ is the same (only the order of the additions inside the GEMM changes). Rank-1 up
 size 1) are left to GER. It is registered in PyTensor's BLAS rewrites after the GEMMs are
 formed; ``mode.excluding("merge_rank_k_updates")`` turns it off for one function, ``PYTENSOR_FLAGS=optimizer_excluding=merge_rank_k_updates``
 for all.
+
+**Uniform noise with scalar bounds drawn through NumPy's scalar path.** PyTensor gives a
+random variable's parameters the rank of its sample, so the dA's corruption draw
+``uniform(0, 1, size=x.shape)`` reaches NumPy as ``Generator.uniform([[0.]], [[1.]], size)``,
+and NumPy's array-parameter path took 21 us for the 784 numbers of one SdA pretraining step
+where ``uniform(0.0, 1.0, size)`` takes 5. ``scalar_uniform_bounds`` swaps the node's op for
+``ScalarBoundsUniformRV``, which passes the bounds as Python numbers: the very same numbers
+are drawn (``low + (high - low) * next_double()`` either way). Its name, like the one above,
+turns it off with ``optimizer_excluding``.
 """
 
 from __future__ import annotations
@@ -20,10 +31,13 @@ import pytensor.tensor as pt
 from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
 from pytensor.tensor.basic import get_underlying_scalar_constant_value
 from pytensor.tensor.blas import gemm_no_inplace
+from pytensor.compile import optdb
 from pytensor.tensor.exceptions import NotScalarConstantError
+from pytensor.tensor.random.basic import UniformRV
 from pytensor.tensor.rewriting.blas import blas_optdb
 
 NAME = "merge_rank_k_updates"
+UNIFORM_NAME = "scalar_uniform_bounds"
 
 
 def _constant(variable) -> float | None:
@@ -57,13 +71,33 @@ def merge_rank_k_updates(fgraph, node):
     return [gemm_no_inplace(z0, alpha0, left, pt.join(0, y0, y), beta0)]
 
 
+class ScalarBoundsUniformRV(UniformRV):
+    """``UniformRV`` whose bounds hold one number each, passed to NumPy as Python floats."""
+
+    def rng_fn(self, rng, low, high, size):
+        return rng.uniform(low.item(), high.item(), size)
+
+
+@node_rewriter([UniformRV])
+def scalar_uniform_bounds(fgraph, node):
+    """``uniform_rv(rng, size, [[low]], [[high]])`` -> the same with ``ScalarBoundsUniformRV``."""
+    if type(node.op) is not UniformRV:
+        return None
+    if not all(all(dim == 1 for dim in p.type.shape) for p in node.op.dist_params(node)):
+        return None
+    return ScalarBoundsUniformRV(**node.op._props_dict()).make_node(*node.inputs).outputs
+
+
 _registered = False
 
 
 def register() -> None:
-    """Add the rewrite to PyTensor's fast_run BLAS rewrites (once per process)."""
+    """Add both rewrites to PyTensor's fast_run rewrites (once per process)."""
     global _registered
     if not _registered:
         # position 10 is PyTensor's GemmOptimizer, 11 its GEMM -> GEMV/GER rewrites
         blas_optdb.register(NAME, dfs_rewriter(merge_rank_k_updates), "fast_run", position=10.5)
+        # before random_make_inplace (50.9), which keeps the op's class
+        optdb.register(UNIFORM_NAME, dfs_rewriter(scalar_uniform_bounds), "fast_run",
+                       position=50.5)
         _registered = True

@@ -3,10 +3,12 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 from pytensor.tensor.blas import Gemm, Ger
+from pytensor.tensor.random import shared_rng
+from pytensor.tensor.random.basic import UniformRV
 
 import deeptutorial  # noqa: F401  (registers the rewrite)
 from deeptutorial import dA
-from deeptutorial.rewrites import NAME
+from deeptutorial.rewrites import NAME, UNIFORM_NAME, ScalarBoundsUniformRV
 
 
 def dA_step(batch_size: int, merge: bool):
@@ -39,3 +41,37 @@ def test_rank_one_updates_stay_ger(float64):
     _, _, ops = dA_step(1, merge=True)
     assert not any(isinstance(op, Gemm) for op in ops)
     assert sum(isinstance(op, Ger) for op in ops) == 2
+
+
+def noise_draw(bounds, mode):
+    """A compiled draw of uniform noise of the shape of x, advancing its own generator."""
+    rng = shared_rng(seed=3)
+    x = pt.matrix("x")
+    next_rng, u = rng.uniform(*bounds, size=x.shape)
+    draw = pytensor.function([x], u, updates=[(rng, next_rng)], mode=mode)
+    return draw, [type(node.op) for node in draw.maker.fgraph.toposort()]
+
+
+@pytest.mark.parametrize("bounds", [(0, 1), (-2.5, 0.5)])
+def test_scalar_bound_uniform_draws_the_same_numbers(bounds):
+    mode = pytensor.compile.get_default_mode()
+    fast, ops = noise_draw(bounds, mode)
+    assert ScalarBoundsUniformRV in ops
+    plain, plain_ops = noise_draw(bounds, mode.excluding(UNIFORM_NAME))
+    assert ScalarBoundsUniformRV not in plain_ops and UniformRV in plain_ops
+    x = np.zeros((3, 50), dtype=pytensor.config.floatX)
+    draws = [fast(x) for _ in range(3)]
+    for drawn in draws:
+        np.testing.assert_array_equal(drawn, plain(x))
+        assert drawn.min() >= bounds[0] and drawn.max() < bounds[1]
+    assert not np.array_equal(draws[0], draws[1])  # the generator advanced
+
+
+def test_uniform_with_array_bounds_is_left_alone():
+    rng = shared_rng(seed=3)
+    low = pt.vector("low")
+    next_rng, u = rng.uniform(low, 1.0, size=(2, 4))
+    draw = pytensor.function([low], u, updates=[(rng, next_rng)])
+    assert not any(isinstance(node.op, ScalarBoundsUniformRV)
+                   for node in draw.maker.fgraph.toposort())
+    assert draw(np.zeros(4, dtype=low.dtype)).shape == (2, 4)
