@@ -3,7 +3,9 @@
     python benchmarks/bench.py --dataset /work/shared/data/mnist --output benchmarks/results.json
 
 Times, in interleaved rounds (every configuration and backend once per round, ``--rounds``
-rounds, median and minimum reported):
+rounds, median and minimum reported, and against PyTorch both the ratio of the medians and
+the median of each round's ratio, ``paired``, which a machine whose speed drifts during the
+run moves less):
 
 * the dA tutorial step (784-500 tied weights, batch 20, 0% corruption, SGD 0.1,
   cross-entropy), as seconds per 2,500-step epoch;
@@ -658,8 +660,8 @@ def time_rounds(runners: list[Runner], args: argparse.Namespace) -> None:
 
 
 def summarize(runners: list[Runner], floors: dict) -> list[dict]:
-    torch_median = {r.config: statistics.median(r.block_seconds) for r in runners
-                    if r.backend == "torch"}
+    torch_blocks = {r.config: r.block_seconds for r in runners if r.backend == "torch"}
+    torch_median = {c: statistics.median(blocks) for c, blocks in torch_blocks.items()}
     rows = []
     for r in runners:
         median, best = statistics.median(r.block_seconds), min(r.block_seconds)
@@ -671,6 +673,11 @@ def summarize(runners: list[Runner], floors: dict) -> list[dict]:
                "min_s_per_step": best, "per_example_us": 1e6 * median / r.config.batch,
                "ratio_to_torch": (median / torch_median[r.config]
                                   if r.config in torch_median else None),
+               # each round's time over PyTorch's in the same round: robust to slow drifts
+               # of the machine's speed, which move both
+               "paired_ratio_to_torch": (statistics.median(
+                   a / b for a, b in zip(r.block_seconds, torch_blocks[r.config]))
+                   if r.config in torch_blocks else None),
                "ratio_to_floor": median / floor, "compile_in_run_s": r.compile_seconds,
                "verification": r.check}
         if median < floor:
@@ -687,7 +694,7 @@ def summarize(runners: list[Runner], floors: dict) -> list[dict]:
 def print_table(rows: list[dict], floors: dict) -> None:
     """One row per configuration and backend, then the configuration's floor."""
     head = (f"{'config':22s} {'backend':7s} {'median':>9s} {'min':>9s} {'unit':8s} "
-            f"{'us/ex':>8s} {'x torch':>8s} {'x floor':>8s} check")
+            f"{'us/ex':>8s} {'x torch':>8s} {'paired':>7s} {'x floor':>8s} check")
     print(head)
     print("-" * len(head))
     for k, row in enumerate(rows):
@@ -697,16 +704,19 @@ def print_table(rows: list[dict], floors: dict) -> None:
             median, best = 1e3 * row["median_s_per_step"], 1e3 * row["min_s_per_step"]
             unit = "ms/step"
         ratio = "-" if row["ratio_to_torch"] is None else f"{row['ratio_to_torch']:.2f}"
+        paired = ("-" if row["paired_ratio_to_torch"] is None
+                  else f"{row['paired_ratio_to_torch']:.2f}")
         ok = row["verification"].get("ok")
         check = ("ref" if row["backend"] == REFERENCE else "ok" if ok
                  else "?" if ok is None else "FAIL")
         print(f"{row['config']:22s} {row['backend']:7s} {median:9.3f} {best:9.3f} {unit:8s} "
-              f"{row['per_example_us']:8.1f} {ratio:>8s} {row['ratio_to_floor']:8.1f} {check}")
+              f"{row['per_example_us']:8.1f} {ratio:>8s} {paired:>7s} {row['ratio_to_floor']:8.1f} "
+              f"{check}")
         if k + 1 == len(rows) or rows[k + 1]["config"] != row["config"]:
             floor = floors[row["config"]]
             scale = DA_EPOCH_STEPS if row["kind"] == "dA" else 1e3
             print(f"{row['config']:22s} {'floor':7s} {scale * floor['floor_s']:9.3f} {'':9s} "
-                  f"{unit:8s} {1e6 * floor['floor_s'] / row['batch']:8.1f} {'':8s} {'':8s} "
+                  f"{unit:8s} {1e6 * floor['floor_s'] / row['batch']:8.1f} {'':8s} {'':7s} {'':8s} "
                   f"{floor['bound']}-bound")
 
 
