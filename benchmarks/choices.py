@@ -19,7 +19,11 @@ dA variants (backend x how the cross-entropy is written x the two C-code choices
 * ``+vector-math``: the last, with exp/log1p vectorised by libmvec
   (``backend.VECTOR_MATH_FLAGS``);
 * ``+merged-update``: and the tied weight's two GEMM updates merged into one
-  (``deeptutorial.rewrites``): the library's default.
+  (``deeptutorial.rewrites``): the library's default;
+* ``+merged-update/openblas-threads``: the same, but with OpenBLAS's own threading instead of
+  ``deeptutorial.threaded_blas`` (the default before it): the rewrite excluded, and OpenBLAS
+  given back the threads ``backend.configure`` took from it. With one thread (as in the
+  single-threaded records) the two are the same.
 
 The C variants other than the last two turn those choices off with ``gcc__cxxflags=`` and
 ``optimizer_excluding=merge_rank_k_updates``. Every dA variant is called as the library's
@@ -31,7 +35,10 @@ size 1 use gemv and ger, both called with Python numbers; ``static-batch/0-d-inp
 passes the index, corruption level and learning rate as 0-d arrays, as ``scripts/test_SdA.py``
 does. These three turn off ``scalar_uniform_bounds`` (``deeptutorial.rewrites``), which
 ``+scalar-bound-noise``, the library's default, adds: the corruption noise drawn through
-NumPy's scalar-bound path.
+NumPy's scalar-bound path. ``.../openblas-threads`` is that default with OpenBLAS's own
+threading, as for the dA.
+
+``--variants NAME ...`` runs only those (e.g. the threading pair with 2 threads).
 """
 
 from __future__ import annotations
@@ -58,6 +65,8 @@ DA_VARIANTS = {  # name: (PYTENSOR_FLAGS, loss form)
     "c-openblas/logits+vector-math": ("linker=cvm,optimizer_excluding=merge_rank_k_updates",
                                       "logits"),
     "c-openblas/logits+vector-math+merged-update": ("linker=cvm", "logits"),
+    "c-openblas/logits+vector-math+merged-update/openblas-threads": (
+        "linker=cvm,optimizer_excluding=use_threaded_blas", "logits"),
 }
 NOISE_OFF = "optimizer_excluding=scalar_uniform_bounds"
 SDA_VARIANTS = {  # name: (PYTENSOR_FLAGS, static batch size, 0-d array inputs)
@@ -65,7 +74,19 @@ SDA_VARIANTS = {  # name: (PYTENSOR_FLAGS, static batch size, 0-d array inputs)
     "static-batch": (NOISE_OFF, True, False),
     "static-batch/0-d-inputs": (NOISE_OFF, True, True),
     "static-batch/0-d-inputs+scalar-bound-noise": ("", True, True),
+    "static-batch/0-d-inputs+scalar-bound-noise/openblas-threads": (
+        "optimizer_excluding=use_threaded_blas", True, True),
 }
+OPENBLAS_THREADS_SUFFIX = "/openblas-threads"
+
+
+def give_openblas_its_threads() -> None:
+    """Undo what ``backend.configure`` did for ``threaded_blas``: OpenBLAS threads itself."""
+    import scipy_openblas32
+
+    from deeptutorial import threaded_blas
+
+    scipy_openblas32.dll.scipy_openblas_set_num_threads(threaded_blas.threads)
 
 
 def time_dA(loss_form: str, dataset: str, steps: int) -> dict:
@@ -157,11 +178,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--output", default=str(HERE / "choices.json"))
+    parser.add_argument("--variants", nargs="+", metavar="NAME",
+                        help="run only these variants (default: all)")
     parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE.parent))
     if args.probe:
         kind, name = args.probe
+        if name.endswith(OPENBLAS_THREADS_SUFFIX):
+            give_openblas_its_threads()
         if kind == "dA":
             result = time_dA(DA_VARIANTS[name][1], args.dataset, args.steps)
         else:
@@ -169,6 +194,11 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(result))
         return
     variants = [("dA", n) for n in DA_VARIANTS] + [("SdA pretrain b=1", n) for n in SDA_VARIANTS]
+    if args.variants:
+        unknown = set(args.variants) - {name for _, name in variants}
+        if unknown:
+            parser.error(f"unknown variants: {sorted(unknown)}")
+        variants = [(kind, name) for kind, name in variants if name in args.variants]
     runs = {f"{k} {n}": [] for k, n in variants}
     for r in range(args.rounds):
         for kind, name in variants:
@@ -181,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
                      "rounds": results}
         if key.startswith("dA") and per_step:
             rows[key]["median_s_per_epoch"] = 2500 * statistics.median(per_step)
-        print(f"{key:34s} {rows[key]['median_ms_per_step'] or float('nan'):8.3f} ms/step"
+        print(f"{key:62s} {rows[key]['median_ms_per_step'] or float('nan'):8.3f} ms/step"
               + (f"  {rows[key]['median_s_per_epoch']:6.2f} s/epoch"
                  if "median_s_per_epoch" in rows[key] else ""))
     record = {"command": shlex.join([sys.executable] + sys.argv),

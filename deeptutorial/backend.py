@@ -17,10 +17,18 @@ two things hold: glibc's ``<math.h>`` declares the vector variants, which it doe
 softplus), which ``-fno-trapping-math`` allows. ``VECTOR_MATH_FLAGS`` gives just those two,
 not ``-ffast-math`` itself: NaN, infinities and signed zeros keep their IEEE meaning.
 
+OpenBLAS keeps a matrix product on one thread when a side of the result is short, as the
+batch of 20 is in three of the dA step's four products. With the OpenBLAS linked here,
+``configure()`` takes the threads OpenBLAS would use (``OPENBLAS_NUM_THREADS``,
+``OMP_NUM_THREADS`` or the core count), sets OpenBLAS itself to one thread, and gives those
+threads to ``threaded_blas``: PyTensor's GEMMs then split every large enough product over
+them with OpenMP, one single-threaded BLAS call per block, and a single pool of threads runs.
+
 ``configure()`` runs when ``deeptutorial`` is imported. It changes only what the user has not
 set in ``PYTENSOR_FLAGS`` or ``~/.pytensorrc``: ``blas__ldflags``, ``gcc__cxxflags`` (on
 x86-64 Linux with glibc) and ``linker`` (when neither ``linker`` nor ``mode`` is set).
-``PYTENSOR_FLAGS=linker=numba`` keeps PyTensor's default.
+``PYTENSOR_FLAGS=linker=numba`` keeps PyTensor's default; with ``blas__ldflags`` set by the
+user OpenBLAS's threads are left alone.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from __future__ import annotations
 import platform
 
 import pytensor
+
+from deeptutorial import threaded_blas
 
 # Every BLAS routine name that PyTensor's C code calls, for the s/d/c/z types.
 _ROUTINES = ("gemm", "gemv", "ger", "dot", "axpy", "scal", "copy", "swap", "symm", "symv",
@@ -43,6 +53,24 @@ def openblas_ldflags() -> str | None:
     libdir = scipy_openblas32.get_lib_dir()
     renames = " ".join(f"-D{t}{name}_=scipy_{t}{name}_" for t in "sdcz" for name in _ROUTINES)
     return f"-L{libdir} -l{scipy_openblas32.get_library()} -Wl,-rpath,{libdir} {renames}"
+
+
+def take_openblas_threads() -> int | None:
+    """Set scipy-openblas32's OpenBLAS to one thread; return how many it had, or None.
+
+    Its count at load time reflects ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` or the
+    number of cores. Only PyTensor's C code, linked by ``openblas_ldflags``, uses this copy of
+    OpenBLAS (NumPy and SciPy ship their own).
+    """
+    try:
+        import scipy_openblas32
+
+        library = scipy_openblas32.dll  # loaded by the import
+        threads = int(library.scipy_openblas_get_num_threads())
+        library.scipy_openblas_set_num_threads(1)
+    except (ImportError, AttributeError, OSError):
+        return None
+    return threads
 
 
 VECTOR_MATH_FLAGS = "-D__FAST_MATH__ -fno-trapping-math"
@@ -77,6 +105,10 @@ def configure() -> dict:
         if flags is not None:
             pytensor.config.blas__ldflags = flags
             changed["blas__ldflags"] = flags
+            threads = take_openblas_threads()
+            if threads is not None and threads > 1 and pytensor.config.cxx:
+                threaded_blas.register(threads)
+                changed["gemm_threads"] = threads
     if not user_has_set("gcc__cxxflags") and pytensor.config.cxx:
         flags = vector_math_flags()
         if flags is not None:
