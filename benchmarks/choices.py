@@ -38,7 +38,13 @@ does. These three turn off ``scalar_uniform_bounds`` (``deeptutorial.rewrites``)
 NumPy's scalar-bound path. ``.../openblas-threads`` is that default with OpenBLAS's own
 threading, as for the dA.
 
-``--variants NAME ...`` runs only those (e.g. the threading pair with 2 threads).
+``--variants NAME ...`` runs only those (e.g. the threading pair with 2 threads). The table's
+``paired`` column is the median over rounds of each round's time over the first variant of the
+same kind in that round.
+
+``--alternate`` keeps one process per variant alive and has them run blocks of ``--steps``
+steps in turn, ``--pause`` seconds apart, for ``--rounds`` rounds: for differences smaller
+than the machine's drift from one fresh process to the next, as on a shared 2-core machine.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 
@@ -89,8 +96,12 @@ def give_openblas_its_threads() -> None:
     scipy_openblas32.dll.scipy_openblas_set_num_threads(threaded_blas.threads)
 
 
-def time_dA(loss_form: str, dataset: str, steps: int) -> dict:
-    """Seconds per step of the dA tutorial step, and the first 3 costs (a check)."""
+Step = Callable[[int], object]
+
+
+def build_dA(loss_form: str, dataset: str) -> tuple[Step, int, dict]:
+    """The dA tutorial step as ``step(i)`` on minibatch i, its number of minibatches, and
+    facts about the compiled function (first 3 costs, a check)."""
     import numpy as np
     import pytensor
     import pytensor.tensor as pt
@@ -110,20 +121,20 @@ def time_dA(loss_form: str, dataset: str, steps: int) -> dict:
     else:
         cost, updates = da.get_cost_updates(corruption_level=0.0, learning_rate=0.1)
     start = time.perf_counter()
-    step = pytensor.function([index], cost, updates=updates,
-                             givens={x: train_x[index * 20:(index + 1) * 20]})
-    costs = [float(step(i)) for i in range(3)]
-    compile_s = time.perf_counter() - start
+    fn = pytensor.function([index], cost, updates=updates,
+                           givens={x: train_x[index * 20:(index + 1) * 20]})
+    costs = [float(fn(i)) for i in range(3)]
     indices = batch_indices(2500)
-    return {"seconds_per_step": _timed(lambda i: step(indices[i]), steps, 2500),
-            "first_costs": costs,
-            "compile_and_3_steps_s": compile_s, "linker": pytensor.config.linker,
+    info = {"first_costs": costs, "compile_and_3_steps_s": time.perf_counter() - start,
+            "linker": pytensor.config.linker,
             "blas__ldflags_set": bool(pytensor.config.blas__ldflags),
             "gcc__cxxflags": pytensor.config.gcc__cxxflags,
-            "gemm_nodes": sum("Gemm" in str(node.op) for node in step.maker.fgraph.toposort())}
+            "gemm_nodes": sum("Gemm" in str(node.op) for node in fn.maker.fgraph.toposort())}
+    return (lambda i: fn(indices[i])), 2500, info
 
 
-def time_sda_pretrain(variant: tuple[str, bool, bool], dataset: str, steps: int) -> dict:
+def build_sda_pretrain(variant: tuple[str, bool, bool], dataset: str) -> tuple[Step, int, dict]:
+    """The SdA's batch-size-1 pretraining step of layer 0 as ``step(i)``, as ``build_dA``."""
     import numpy as np
     import pytensor
     import pytensor.tensor as pt
@@ -146,30 +157,87 @@ def time_sda_pretrain(variant: tuple[str, bool, bool], dataset: str, steps: int)
     if array_inputs:
         indices = batch_indices(n_rows)
         level_value, lr_value = (np.asarray(v, dtype="float32") for v in (0.1, 0.001))
-        return {"seconds_per_step": _timed(lambda i: fn(indices[i], level_value, lr_value),
-                                           steps, n_rows)}
-    return {"seconds_per_step": _timed(lambda i: fn(i, 0.1, 0.001), steps, n_rows)}
+        return (lambda i: fn(indices[i], level_value, lr_value)), n_rows, {}
+    return (lambda i: fn(i, 0.1, 0.001)), n_rows, {}
 
 
-def _timed(step, steps: int, n_batches: int) -> float:
-    for i in range(3):
-        step(i)
+def build_variant(kind: str, name: str, dataset: str) -> tuple[Step, int, dict]:
+    """Build one variant in this process (whose PYTENSOR_FLAGS are the variant's)."""
+    if name.endswith(OPENBLAS_THREADS_SUFFIX):
+        give_openblas_its_threads()
+    if kind == "dA":
+        return build_dA(DA_VARIANTS[name][1], dataset)
+    return build_sda_pretrain(SDA_VARIANTS[name], dataset)
+
+
+def _timed(step: Step, steps: int, n_batches: int, first: int = 0) -> float:
+    """Seconds per step over ``steps`` consecutive minibatches from ``first``."""
     start = time.perf_counter()
-    for i in range(steps):
-        float(step((3 + i) % n_batches))
+    for i in range(first, first + steps):
+        float(step(i % n_batches))
     return (time.perf_counter() - start) / steps
 
 
-def run_variant(kind: str, name: str, args: argparse.Namespace) -> dict:
+def probe(kind: str, name: str, args: argparse.Namespace) -> None:
+    """Child process: build, warm up, time ``--steps`` steps, print one JSON line."""
+    step, n_batches, info = build_variant(kind, name, args.dataset)
+    _timed(step, 3, n_batches)
+    print(json.dumps({"seconds_per_step": _timed(step, args.steps, n_batches, 3), **info}))
+
+
+def serve(kind: str, name: str, args: argparse.Namespace) -> None:
+    """Child process of ``--alternate``: build, say "ready", then time one block of
+    ``--steps`` steps for every line read, printing its seconds per step."""
+    step, n_batches, _ = build_variant(kind, name, args.dataset)
+    _timed(step, 3, n_batches)
+    print("ready", flush=True)
+    done = 3
+    for _ in sys.stdin:
+        print(_timed(step, args.steps, n_batches, done), flush=True)
+        done += args.steps
+
+
+def child_command(mode: str, kind: str, name: str, args: argparse.Namespace) -> tuple[list, dict]:
     env = dict(os.environ)
     env["PYTENSOR_FLAGS"] = (DA_VARIANTS if kind == "dA" else SDA_VARIANTS)[name][0]
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", kind, name,
+    cmd = [sys.executable, str(Path(__file__).resolve()), mode, kind, name,
            "--dataset", args.dataset, "--steps", str(args.steps)]
+    return cmd, env
+
+
+def run_variant(kind: str, name: str, args: argparse.Namespace) -> dict:
+    cmd, env = child_command("--probe", kind, name, args)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
     return json.loads(lines[-1])
+
+
+def alternate(variants: list[tuple[str, str]], args: argparse.Namespace) -> dict:
+    """One persistent process per variant; ``--rounds`` rounds of one block each, the order
+    rotating, ``--pause`` seconds of idle machine before every block (so that no other
+    process's threads are still spinning). Seconds per step of every block."""
+    children = {}
+    for kind, name in variants:
+        cmd, env = child_command("--serve", kind, name, args)
+        children[(kind, name)] = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
+                                                  stdout=subprocess.PIPE, text=True)
+    for child in children.values():
+        if child.stdout.readline().strip() != "ready":
+            raise SystemExit("a variant's process did not start (run it with --probe to see why)")
+    blocks = {key: [] for key in children}
+    keys = list(children)
+    for r in range(args.rounds):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            time.sleep(args.pause)
+            children[key].stdin.write("go\n")
+            children[key].stdin.flush()
+            blocks[key].append(float(children[key].stdout.readline()))
+    for child in children.values():
+        child.stdin.close()
+        child.wait()
+    return blocks
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,18 +248,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default=str(HERE / "choices.json"))
     parser.add_argument("--variants", nargs="+", metavar="NAME",
                         help="run only these variants (default: all)")
+    parser.add_argument("--alternate", action="store_true",
+                        help="one persistent process per variant, blocks of --steps steps in "
+                             "turn, --rounds of them (for variants whose difference is smaller "
+                             "than the machine's drift between processes)")
+    parser.add_argument("--pause", type=float, default=0.2,
+                        help="with --alternate: idle seconds before every block")
     parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE.parent))
-    if args.probe:
-        kind, name = args.probe
-        if name.endswith(OPENBLAS_THREADS_SUFFIX):
-            give_openblas_its_threads()
-        if kind == "dA":
-            result = time_dA(DA_VARIANTS[name][1], args.dataset, args.steps)
-        else:
-            result = time_sda_pretrain(SDA_VARIANTS[name], args.dataset, args.steps)
-        print(json.dumps(result))
+    if args.probe or args.serve:
+        kind, name = args.probe or args.serve
+        (probe if args.probe else serve)("dA" if kind == "dA" else "sda", name, args)
         return
     variants = [("dA", n) for n in DA_VARIANTS] + [("SdA pretrain b=1", n) for n in SDA_VARIANTS]
     if args.variants:
@@ -199,21 +268,35 @@ def main(argv: list[str] | None = None) -> None:
         if unknown:
             parser.error(f"unknown variants: {sorted(unknown)}")
         variants = [(kind, name) for kind, name in variants if name in args.variants]
-    runs = {f"{k} {n}": [] for k, n in variants}
-    for r in range(args.rounds):
-        for kind, name in variants:
-            runs[f"{kind} {name}"].append(run_variant("dA" if kind == "dA" else "sda", name, args))
-        print(f"round {r + 1}/{args.rounds} done", flush=True)
-    rows = {}
-    for key, results in runs.items():
-        per_step = [res["seconds_per_step"] for res in results if "seconds_per_step" in res]
-        rows[key] = {"median_ms_per_step": 1e3 * statistics.median(per_step) if per_step else None,
-                     "rounds": results}
-        if key.startswith("dA") and per_step:
-            rows[key]["median_s_per_epoch"] = 2500 * statistics.median(per_step)
-        print(f"{key:62s} {rows[key]['median_ms_per_step'] or float('nan'):8.3f} ms/step"
-              + (f"  {rows[key]['median_s_per_epoch']:6.2f} s/epoch"
-                 if "median_s_per_epoch" in rows[key] else ""))
+    if args.alternate:
+        blocks = alternate(variants, args)
+        runs = {f"{k} {n}": [{"seconds_per_step": t} for t in blocks[(k, n)]] for k, n in variants}
+    else:
+        runs = {f"{k} {n}": [] for k, n in variants}
+        for r in range(args.rounds):
+            for kind, name in variants:
+                runs[f"{kind} {name}"].append(
+                    run_variant("dA" if kind == "dA" else "sda", name, args))
+            print(f"round {r + 1}/{args.rounds} done", flush=True)
+    rows, reference = {}, {}  # reference: the first variant of each kind, for paired ratios
+    for (kind, _), (key, results) in zip(variants, runs.items()):
+        per_step = [res.get("seconds_per_step") for res in results]
+        row = {"median_ms_per_step": None, "rounds": results}
+        if None not in per_step:
+            reference.setdefault(kind, per_step)
+            row.update(median_ms_per_step=1e3 * statistics.median(per_step),
+                       min_ms_per_step=1e3 * min(per_step),
+                       paired_to_first_of_kind=statistics.median(
+                           a / b for a, b in zip(per_step, reference[kind])))
+            if kind == "dA":
+                row["median_s_per_epoch"] = 2500 * statistics.median(per_step)
+        rows[key] = row
+        if row["median_ms_per_step"] is None:
+            print(f"{key:62s} failed: {results}")
+            continue
+        print(f"{key:62s} {row['median_ms_per_step']:8.3f} ms/step (min {row['min_ms_per_step']:.3f})"
+              f"  paired {row['paired_to_first_of_kind']:.3f}"
+              + (f"  {row['median_s_per_epoch']:6.2f} s/epoch" if kind == "dA" else ""))
     record = {"command": shlex.join([sys.executable] + sys.argv),
               "started_loadavg": os.getloadavg(), "nproc": os.cpu_count(),
               "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS",

@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import platform
 
+from deeptutorial import threaded_blas
 from deeptutorial.backend import VECTOR_MATH_FLAGS, openblas_ldflags
 
 
@@ -59,6 +60,10 @@ def backend_info() -> dict:
             flags = f"scipy-openblas32 {_version('scipy-openblas32')} (set by deeptutorial)"
         blas["pytensor_c"] = flags or "(none: slow fallback)"
     info["blas"] = blas
+    if info["backend"] not in ("numba", "jax"):
+        info["blas_threads"] = (
+            f"{threaded_blas.threads} (OpenMP, deeptutorial.threaded_blas; OpenBLAS itself: 1)"
+            if threaded_blas.registered else "OpenBLAS's own")
     cxxflags = pytensor.config.gcc__cxxflags
     if cxxflags == VECTOR_MATH_FLAGS:
         cxxflags += " (set by deeptutorial: vectorised exp/log1p)"

@@ -86,16 +86,16 @@ def use_threaded_blas(fgraph, node):
     return threaded(**node.op._props_dict()).make_node(*node.inputs).outputs
 
 
-_registered = False
+registered = False  # whether register() ran: the swap is in fast_run
 
 
 def register(n_threads: int) -> None:
     """Split BLAS calls over ``n_threads`` from now on: add the swap to PyTensor's fast_run
     rewrites (once per process)."""
-    global _registered, threads
+    global registered, threads
     threads = n_threads
-    if not _registered:
+    if not registered:
         # after InplaceBlasOpt (50.2) and c_blas_destructive (70.0), which make the in-place
         # versions and look for PyTensor's own ops by equality
         optdb.register(NAME, dfs_rewriter(use_threaded_blas), "fast_run", position=70.1)
-        _registered = True
+        registered = True

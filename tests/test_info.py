@@ -1,5 +1,6 @@
 import pytensor
 
+from deeptutorial import threaded_blas
 from deeptutorial.info import backend_info, main, slow_path_reason
 
 
@@ -10,6 +11,16 @@ def test_info_reports_backend_blas_and_floatX(capsys):
     main()
     out = capsys.readouterr().out
     assert "backend" in out and "fast path" in out
+
+
+def test_info_reports_who_threads_blas():
+    info = backend_info()
+    if info["backend"] in ("numba", "jax"):
+        assert "blas_threads" not in info
+    elif threaded_blas.registered:
+        assert info["blas_threads"].startswith(f"{threaded_blas.threads} (OpenMP")
+    else:
+        assert info["blas_threads"] == "OpenBLAS's own"
 
 
 def test_python_linker_is_reported_as_slow():

@@ -15,7 +15,7 @@ from deeptutorial import threaded_blas
 from deeptutorial.backend import openblas_ldflags
 
 pytestmark = pytest.mark.skipif(
-    not threaded_blas._registered,
+    not threaded_blas.registered,
     reason="the threaded BLAS ops are used with scipy-openblas32, a compiler and >= 2 cores")
 
 
@@ -126,7 +126,7 @@ def test_openblas_itself_runs_on_one_thread():
 
 
 SHOW = ("import json, deeptutorial, scipy_openblas32; from deeptutorial import threaded_blas; "
-        "print(json.dumps([threaded_blas._registered, threaded_blas.threads, "
+        "print(json.dumps([threaded_blas.registered, threaded_blas.threads, "
         "scipy_openblas32.dll.scipy_openblas_get_num_threads()]))")
 
 
