@@ -21,7 +21,7 @@ OpenBLAS keeps a matrix product on one thread when a side of the result is short
 batch of 20 is in three of the dA step's four products. With the OpenBLAS linked here,
 ``configure()`` takes the threads OpenBLAS would use (``OPENBLAS_NUM_THREADS``,
 ``OMP_NUM_THREADS`` or the core count), sets OpenBLAS itself to one thread, and gives those
-threads to ``threaded_blas``: PyTensor's GEMMs then split every large enough product over
+threads to ``threaded_blas``: PyTensor's BLAS ops then split every large enough call over
 them with OpenMP, one single-threaded BLAS call per block, and a single pool of threads runs.
 
 ``configure()`` runs when ``deeptutorial`` is imported. It changes only what the user has not
@@ -108,7 +108,7 @@ def configure() -> dict:
             threads = take_openblas_threads()
             if threads is not None and threads > 1 and pytensor.config.cxx:
                 threaded_blas.register(threads)
-                changed["gemm_threads"] = threads
+                changed["blas_threads"] = threads
     if not user_has_set("gcc__cxxflags") and pytensor.config.cxx:
         flags = vector_math_flags()
         if flags is not None:

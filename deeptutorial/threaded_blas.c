@@ -11,8 +11,9 @@
  * thread), so OpenMP's threads are the only ones and never wait for another pool's.
  *
  * The output is cut along one side; each block reads its own part of one operand and all of
- * the other. Every output element is the same sum in the same order as in one call.
- * Everything is column-major, as in Fortran BLAS.
+ * the other. Every output element is the same sum, but OpenBLAS groups its terms by its own
+ * blocking, which depends on the size of each call: the last bits can differ from one whole
+ * call's. Everything is column-major, as in Fortran BLAS.
  */
 
 #ifndef DT_THREADS
@@ -46,98 +47,103 @@ static inline int dt_notrans(const char *trans) { return *trans == 'N' || *trans
 
 /* Runs the body (the variadic part: it may hold commas) once per block, with the block's
  * `start` and `size` in scope. */
-#define DT_FOR_BLOCKS(len, threads, ...)                                                     \
-    _Pragma("omp parallel num_threads(threads)")                                              \
-    {                                                                                         \
-        int nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();                           \
-        int start = dt_start(len, t_, nt_);                                                   \
-        int size = dt_start(len, t_ + 1, nt_) - start;                                        \
-        if (size > 0) {                                                                       \
-            __VA_ARGS__                                                                       \
-        }                                                                                     \
+#define DT_FOR_BLOCKS(len, threads, ...)                                                       \
+    _Pragma("omp parallel num_threads(threads)")                                               \
+    {                                                                                          \
+        int nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();                            \
+        int start = dt_start(len, t_, nt_);                                                    \
+        int size = dt_start(len, t_ + 1, nt_) - start;                                         \
+        if (size > 0) {                                                                        \
+            __VA_ARGS__                                                                        \
+        }                                                                                      \
     }
 
 /* C (m x n) = alpha op(A) op(B) + beta C: cut along C's longer side. Rows of C take their
  * rows of op(A), columns their columns of op(B). */
-#define DT_DEFINE_GEMM(NAME, BLAS, T)                                                         \
-    static inline void NAME##_blas(char *ta, char *tb, const int *m, const int *n, const int *k,     \
-                            const T *alpha, const T *a, const int *lda, const T *b,           \
-                            const int *ldb, const T *beta, T *c, const int *ldc)              \
-    {                                                                                         \
-        BLAS(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                           \
-    }                                                                                         \
-    static inline void NAME(char *ta, char *tb, const int *m, const int *n, const int *k,            \
-                     const T *alpha, const T *a, const int *lda, const T *b, const int *ldb,  \
-                     const T *beta, T *c, const int *ldc)                                     \
-    {                                                                                         \
-        int by_rows = *m >= *n, len = by_rows ? *m : *n;                                      \
-        int threads = dt_threads(len, (double)*m * *n * *k);                                  \
-        if (threads <= 1) {                                                                   \
-            NAME##_blas(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                \
-            return;                                                                           \
-        }                                                                                     \
-        DT_FOR_BLOCKS(len, threads, {                                                         \
-            if (by_rows) {                                                                    \
-                const T *a_t = dt_notrans(ta) ? a + start : a + (long long)start * *lda;      \
-                NAME##_blas(ta, tb, &size, n, k, alpha, a_t, lda, b, ldb, beta, c + start,    \
-                            ldc);                                                             \
-            } else {                                                                          \
-                const T *b_t = dt_notrans(tb) ? b + (long long)start * *ldb : b + start;      \
-                NAME##_blas(ta, tb, m, &size, k, alpha, a, lda, b_t, ldb, beta,               \
-                            c + (long long)start * *ldc, ldc);                                \
-            }                                                                                 \
-        })                                                                                    \
+#define DT_DEFINE_GEMM(NAME, BLAS, T)                                                          \
+    static inline void NAME##_blas(                                                            \
+        char *ta, char *tb, const int *m, const int *n, const int *k, const T *alpha,          \
+        const T *a, const int *lda, const T *b, const int *ldb, const T *beta, T *c,           \
+        const int *ldc)                                                                        \
+    {                                                                                          \
+        BLAS(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                            \
+    }                                                                                          \
+    static inline void NAME(                                                                   \
+        char *ta, char *tb, const int *m, const int *n, const int *k, const T *alpha,          \
+        const T *a, const int *lda, const T *b, const int *ldb, const T *beta, T *c,           \
+        const int *ldc)                                                                        \
+    {                                                                                          \
+        int by_rows = *m >= *n, len = by_rows ? *m : *n;                                       \
+        int threads = dt_threads(len, (double)*m * *n * *k);                                   \
+        if (threads <= 1) {                                                                    \
+            NAME##_blas(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                 \
+            return;                                                                            \
+        }                                                                                      \
+        DT_FOR_BLOCKS(len, threads, {                                                          \
+            if (by_rows) {                                                                     \
+                const T *a_t = dt_notrans(ta) ? a + start : a + (long long)start * *lda;       \
+                NAME##_blas(ta, tb, &size, n, k, alpha, a_t, lda, b, ldb, beta, c + start,     \
+                            ldc);                                                              \
+            } else {                                                                           \
+                const T *b_t = dt_notrans(tb) ? b + (long long)start * *ldb : b + start;       \
+                NAME##_blas(ta, tb, m, &size, k, alpha, a, lda, b_t, ldb, beta,                \
+                            c + (long long)start * *ldc, ldc);                                 \
+            }                                                                                  \
+        })                                                                                     \
     }
 
 /* y = alpha op(A) x + beta y, A m x n: cut along y, i.e. A's rows ('N') or columns ('T'). */
-#define DT_DEFINE_GEMV(NAME, BLAS, T)                                                         \
-    static inline void NAME##_blas(char *trans, const int *m, const int *n, const T *alpha,          \
-                            const T *a, const int *lda, const T *x, const int *incx,          \
-                            const T *beta, T *y, const int *incy)                             \
-    {                                                                                         \
-        BLAS(trans, m, n, alpha, a, lda, x, incx, beta, y, incy);                             \
-    }                                                                                         \
-    static inline void NAME(char *trans, const int *m, const int *n, const T *alpha, const T *a,     \
-                     const int *lda, const T *x, const int *incx, const T *beta, T *y,        \
-                     const int *incy)                                                         \
-    {                                                                                         \
-        int by_rows = dt_notrans(trans), len = by_rows ? *m : *n;                             \
-        int threads = dt_threads(len, (double)*m * *n);                                       \
-        if (threads <= 1 || *incx <= 0 || *incy <= 0) {                                       \
-            NAME##_blas(trans, m, n, alpha, a, lda, x, incx, beta, y, incy);                  \
-            return;                                                                           \
-        }                                                                                     \
-        DT_FOR_BLOCKS(len, threads, {                                                         \
-            T *y_t = y + (long long)start * *incy;                                            \
-            if (by_rows)                                                                      \
-                NAME##_blas(trans, &size, n, alpha, a + start, lda, x, incx, beta, y_t,       \
-                            incy);                                                            \
-            else                                                                              \
-                NAME##_blas(trans, m, &size, alpha, a + (long long)start * *lda, lda, x,      \
-                            incx, beta, y_t, incy);                                           \
-        })                                                                                    \
+#define DT_DEFINE_GEMV(NAME, BLAS, T)                                                          \
+    static inline void NAME##_blas(                                                            \
+        char *trans, const int *m, const int *n, const T *alpha, const T *a,                   \
+        const int *lda, const T *x, const int *incx, const T *beta, T *y,                      \
+        const int *incy)                                                                       \
+    {                                                                                          \
+        BLAS(trans, m, n, alpha, a, lda, x, incx, beta, y, incy);                              \
+    }                                                                                          \
+    static inline void NAME(                                                                   \
+        char *trans, const int *m, const int *n, const T *alpha, const T *a,                   \
+        const int *lda, const T *x, const int *incx, const T *beta, T *y,                      \
+        const int *incy)                                                                       \
+    {                                                                                          \
+        int by_rows = dt_notrans(trans), len = by_rows ? *m : *n;                              \
+        int threads = dt_threads(len, (double)*m * *n);                                        \
+        if (threads <= 1 || *incx <= 0 || *incy <= 0) {                                        \
+            NAME##_blas(trans, m, n, alpha, a, lda, x, incx, beta, y, incy);                   \
+            return;                                                                            \
+        }                                                                                      \
+        DT_FOR_BLOCKS(len, threads, {                                                          \
+            T *y_t = y + (long long)start * *incy;                                             \
+            if (by_rows)                                                                       \
+                NAME##_blas(trans, &size, n, alpha, a + start, lda, x, incx, beta, y_t,        \
+                            incy);                                                             \
+            else                                                                               \
+                NAME##_blas(trans, m, &size, alpha, a + (long long)start * *lda, lda, x,       \
+                            incx, beta, y_t, incy);                                            \
+        })                                                                                     \
     }
 
 /* A (m x n) += alpha x y': cut along A's columns, each a contiguous piece of memory. */
-#define DT_DEFINE_GER(NAME, BLAS, T)                                                          \
-    static inline void NAME##_blas(const int *m, const int *n, const T *alpha, const T *x,           \
-                            const int *incx, const T *y, const int *incy, T *a,               \
-                            const int *lda)                                                   \
-    {                                                                                         \
-        BLAS(m, n, alpha, x, incx, y, incy, a, lda);                                          \
-    }                                                                                         \
-    static inline void NAME(const int *m, const int *n, const T *alpha, const T *x, const int *incx, \
-                     const T *y, const int *incy, T *a, const int *lda)                       \
-    {                                                                                         \
-        int threads = dt_threads(*n, (double)*m * *n);                                        \
-        if (threads <= 1 || *incy <= 0) {                                                     \
-            NAME##_blas(m, n, alpha, x, incx, y, incy, a, lda);                               \
-            return;                                                                           \
-        }                                                                                     \
-        DT_FOR_BLOCKS(*n, threads, {                                                          \
-            NAME##_blas(m, &size, alpha, x, incx, y + (long long)start * *incy, incy,         \
-                        a + (long long)start * *lda, lda);                                    \
-        })                                                                                    \
+#define DT_DEFINE_GER(NAME, BLAS, T)                                                           \
+    static inline void NAME##_blas(                                                            \
+        const int *m, const int *n, const T *alpha, const T *x, const int *incx,               \
+        const T *y, const int *incy, T *a, const int *lda)                                     \
+    {                                                                                          \
+        BLAS(m, n, alpha, x, incx, y, incy, a, lda);                                           \
+    }                                                                                          \
+    static inline void NAME(                                                                   \
+        const int *m, const int *n, const T *alpha, const T *x, const int *incx,               \
+        const T *y, const int *incy, T *a, const int *lda)                                     \
+    {                                                                                          \
+        int threads = dt_threads(*n, (double)*m * *n);                                         \
+        if (threads <= 1 || *incy <= 0) {                                                      \
+            NAME##_blas(m, n, alpha, x, incx, y, incy, a, lda);                                \
+            return;                                                                            \
+        }                                                                                      \
+        DT_FOR_BLOCKS(*n, threads, {                                                           \
+            NAME##_blas(m, &size, alpha, x, incx, y + (long long)start * *incy, incy,          \
+                        a + (long long)start * *lda, lda);                                     \
+        })                                                                                     \
     }
 
 /* The routines may be macros (backend.py's -D renames): the _blas wrappers above call what
