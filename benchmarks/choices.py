@@ -36,7 +36,8 @@ passes the index, corruption level and learning rate as 0-d arrays, as ``scripts
 does. These three turn off ``scalar_uniform_bounds`` (``deeptutorial.rewrites``), which
 ``+scalar-bound-noise``, the library's default, adds: the corruption noise drawn through
 NumPy's scalar-bound path. ``.../openblas-threads`` is that default with OpenBLAS's own
-threading, as for the dA.
+threading, as for the dA; ``.../gemv-ger-one-thread`` splits only the matrix products, leaving
+the batch-size-1 step's gemv and ger calls on one thread.
 
 ``--variants NAME ...`` runs only those (e.g. the threading pair with 2 threads). The table's
 ``paired`` column is the median over rounds of each round's time over the first variant of the
@@ -83,8 +84,10 @@ SDA_VARIANTS = {  # name: (PYTENSOR_FLAGS, static batch size, 0-d array inputs)
     "static-batch/0-d-inputs+scalar-bound-noise": ("", True, True),
     "static-batch/0-d-inputs+scalar-bound-noise/openblas-threads": (
         "optimizer_excluding=use_threaded_blas", True, True),
+    "static-batch/0-d-inputs+scalar-bound-noise/gemv-ger-one-thread": ("", True, True),
 }
 OPENBLAS_THREADS_SUFFIX = "/openblas-threads"
+LEVEL2_ONE_THREAD_SUFFIX = "/gemv-ger-one-thread"
 
 
 def give_openblas_its_threads() -> None:
@@ -94,6 +97,17 @@ def give_openblas_its_threads() -> None:
     from deeptutorial import threaded_blas
 
     scipy_openblas32.dll.scipy_openblas_set_num_threads(threaded_blas.threads)
+
+
+def keep_gemv_ger_on_one_thread() -> None:
+    """Split only the matrix products: PyTensor's gemv and ger ops stay, on OpenBLAS's one
+    thread."""
+    from pytensor.tensor.blas_c import CGemv, CGer
+
+    from deeptutorial import threaded_blas
+
+    for op_class in (CGemv, CGer):
+        threaded_blas.THREADED.pop(op_class, None)
 
 
 Step = Callable[[int], object]
@@ -165,6 +179,8 @@ def build_variant(kind: str, name: str, dataset: str) -> tuple[Step, int, dict]:
     """Build one variant in this process (whose PYTENSOR_FLAGS are the variant's)."""
     if name.endswith(OPENBLAS_THREADS_SUFFIX):
         give_openblas_its_threads()
+    if name.endswith(LEVEL2_ONE_THREAD_SUFFIX):
+        keep_gemv_ger_on_one_thread()
     if kind == "dA":
         return build_dA(DA_VARIANTS[name][1], dataset)
     return build_sda_pretrain(SDA_VARIANTS[name], dataset)
