@@ -21,8 +21,8 @@
 #endif
 #define DT_BLOCK_ALIGN 16 /* block starts: a multiple of OpenBLAS's micro-kernel tiles */
 #define DT_MIN_BLOCK 64   /* fewest rows or columns a thread gets */
-/* Fewest multiply-adds for a split at all: below them, waking a thread costs more than it
- * saves (a 512 x 512 matrix-vector product). */
+/* Fewest multiply-adds for a split at all, that of a 512 x 512 matrix-vector product: smaller
+ * calls are left whole (a round figure, not tuned; OpenBLAS uses the same for GEMM). */
 #define DT_MIN_MULADDS 262144.0
 
 static inline int dt_threads(int len, double muladds)
