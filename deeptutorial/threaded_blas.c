@@ -22,7 +22,7 @@
 #define DT_BLOCK_ALIGN 16 /* block starts: a multiple of OpenBLAS's micro-kernel tiles */
 #define DT_MIN_BLOCK 64   /* fewest rows or columns a thread gets */
 /* Fewest multiply-adds for a split at all, that of a 512 x 512 matrix-vector product: smaller
- * calls are left whole (a round figure, not tuned; OpenBLAS uses the same for GEMM). */
+ * calls are left whole (a round figure, not tuned). */
 #define DT_MIN_MULADDS 262144.0
 
 static inline int dt_threads(int len, double muladds)
