@@ -13,8 +13,9 @@ run moves less):
   learning rate 0.001) and the SdA fine-tuning step of the 784-n-n-n-10 network (SGD 0.1),
   for every ``--batch-sizes`` x ``--hidden-sizes``, as ms per step and us per example;
 
-on PyTensor's C backend (CVM linker) linked to OpenBLAS, the library's default (see
-``deeptutorial/backend.py``), PyTensor's NUMBA mode (PyTensor 3's own default), JAX when
+on PyTensor's C backend (CVM linker) with the BLAS the library chooses (``c``: MKL on an Intel
+CPU with the ``mkl`` extra, else OpenBLAS; see ``deeptutorial/backend.py``), the same linked to
+OpenBLAS when that is not the library's choice (``c-openblas``), PyTensor's NUMBA mode (PyTensor 3's own default), JAX when
 importable, a hand-written NumPy version and PyTorch eager when importable. Before timing,
 each backend's first ``--verify-steps`` costs are checked against the C backend's from the
 same weights.
@@ -51,6 +52,7 @@ import pytensor.tensor as pt  # noqa: E402
 from pytensor.compile.mode import Mode  # noqa: E402
 
 from deeptutorial import SdA, dA, load_data  # noqa: E402
+from deeptutorial.backend import openblas_ldflags, take_openblas_threads  # noqa: E402
 from deeptutorial.data import minibatch  # noqa: E402
 from deeptutorial.info import backend_info  # noqa: E402
 from deeptutorial.optimizers import sgd  # noqa: E402
@@ -71,8 +73,8 @@ DA_HIDDEN, DA_BATCH, DA_LR = 500, 20, 0.1
 DA_EPOCH_STEPS = 50_000 // DA_BATCH  # one epoch of the tutorial's 50,000 training images
 PRETRAIN_LR, FINETUNE_LR = 0.001, 0.1
 SDA_DEPTH = 3  # the tutorial's three hidden layers
-ALL_BACKENDS = ("c", "numba", "jax", "numpy", "torch")
-PYTENSOR_BACKENDS = ("c", "numba", "jax")
+ALL_BACKENDS = ("c", "c-openblas", "numba", "jax", "numpy", "torch")
+PYTENSOR_BACKENDS = ("c", "c-openblas", "numba", "jax")
 REFERENCE = "c"  # the library's default backend
 
 
@@ -137,9 +139,19 @@ def initial_params(config: Config) -> list[np.ndarray]:
 def pytensor_mode(backend: str):
     if backend == "numba":
         return "NUMBA"
-    if backend == "c":
+    if backend in ("c", "c-openblas"):
         return Mode(linker="cvm", optimizer="fast_run")
     return "JAX"
+
+
+def compile_function(backend: str, *args, **kwargs):
+    """``pytensor.function``; for ``c-openblas``, linked to OpenBLAS (one thread, the split of
+    ``threaded_blas`` as with MKL) whatever BLAS the library chose for ``c``."""
+    if backend != "c-openblas":
+        return pytensor.function(*args, **kwargs)
+    take_openblas_threads()
+    with pytensor.config.change_flags(blas__ldflags=openblas_ldflags()):
+        return pytensor.function(*args, **kwargs)
 
 
 def library_model(config: Config) -> tuple:
@@ -195,7 +207,7 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
     data_vars = [x] if y is None else [x, y]
     mode = pytensor_mode(backend)
     if backend == "jax":
-        fn = pytensor.function(data_vars + extra, cost, updates=updates, mode=mode)
+        fn = compile_function(backend, data_vars + extra, cost, updates=updates, mode=mode)
         arrays = [data["x_np"], data["y_np"]][:len(data_vars)]
 
         def step(i: int, level: float) -> float:
@@ -209,8 +221,8 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
     else:  # the SdA's minibatches carry their static batch size (gemv/ger at batch size 1)
         givens = {var: minibatch(shared, index, config.batch)
                   for var, shared in zip(data_vars, [data["x"], data["y"]])}
-    fn = pytensor.function([index] + extra, cost, updates=updates, givens=givens, mode=mode,
-                           rebuild_strict=config.kind == "dA")
+    fn = compile_function(backend, [index] + extra, cost, updates=updates, givens=givens,
+                          mode=mode, rebuild_strict=config.kind == "dA")
     indices = batch_indices(len(data["x_np"]) // config.batch)  # as the library's loops
     return (lambda i, level: fn(indices[i], *extra_values(level))), params
 
@@ -402,6 +414,9 @@ def available_backends(wanted: list[str]) -> tuple[list[str], list[str]]:
     for backend in wanted:
         if backend == "torch" and torch is None:
             skipped.append("torch: PyTorch is not installed (a CPU build is enough), skipped")
+        elif backend == "c-openblas" and (openblas_ldflags() is None or
+                                          pytensor.config.blas__ldflags == openblas_ldflags()):
+            skipped.append("c-openblas: the library's own choice (c) is OpenBLAS here, skipped")
         elif backend == "jax" and jax is None:
             skipped.append("jax: JAX is not installed, PyTensor's JAX mode skipped")
         else:

@@ -39,6 +39,10 @@ NumPy's scalar-bound path. ``.../openblas-threads`` is that default with OpenBLA
 threading, as for the dA; ``.../gemv-ger-one-thread`` splits only the matrix products, leaving
 the batch-size-1 step's gemv and ger calls on one thread.
 
+Every variant runs on OpenBLAS (``DEEPTUTORIAL_BLAS=openblas``) but those ending in ``/mkl``:
+the library's default on an Intel CPU with the ``mkl`` extra installed, linked to MKL's
+sequential library, with the same threaded split.
+
 ``--variants NAME ...`` runs only those (e.g. the threading pair with 2 threads). The table's
 ``paired`` column is the median over rounds of each round's time over the first variant of the
 same kind in that round.
@@ -53,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shlex
 import statistics
 import subprocess
@@ -75,6 +80,7 @@ DA_VARIANTS = {  # name: (PYTENSOR_FLAGS, loss form)
     "c-openblas/logits+vector-math+merged-update": ("linker=cvm", "logits"),
     "c-openblas/logits+vector-math+merged-update/openblas-threads": (
         "linker=cvm,optimizer_excluding=use_threaded_blas", "logits"),
+    "c-openblas/logits+vector-math+merged-update/mkl": ("linker=cvm", "logits"),
 }
 NOISE_OFF = "optimizer_excluding=scalar_uniform_bounds"
 SDA_VARIANTS = {  # name: (PYTENSOR_FLAGS, static batch size, 0-d array inputs)
@@ -85,7 +91,9 @@ SDA_VARIANTS = {  # name: (PYTENSOR_FLAGS, static batch size, 0-d array inputs)
     "static-batch/0-d-inputs+scalar-bound-noise/openblas-threads": (
         "optimizer_excluding=use_threaded_blas", True, True),
     "static-batch/0-d-inputs+scalar-bound-noise/gemv-ger-one-thread": ("", True, True),
+    "static-batch/0-d-inputs+scalar-bound-noise/mkl": ("", True, True),
 }
+MKL_SUFFIX = "/mkl"  # every other variant runs on OpenBLAS, whatever the library would choose
 OPENBLAS_THREADS_SUFFIX = "/openblas-threads"
 LEVEL2_ONE_THREAD_SUFFIX = "/gemv-ger-one-thread"
 
@@ -216,6 +224,7 @@ def serve(kind: str, name: str, args: argparse.Namespace) -> None:
 def child_command(mode: str, kind: str, name: str, args: argparse.Namespace) -> tuple[list, dict]:
     env = dict(os.environ)
     env["PYTENSOR_FLAGS"] = (DA_VARIANTS if kind == "dA" else SDA_VARIANTS)[name][0]
+    env["DEEPTUTORIAL_BLAS"] = "mkl" if name.endswith(MKL_SUFFIX) else "openblas"
     cmd = [sys.executable, str(Path(__file__).resolve()), mode, kind, name,
            "--dataset", args.dataset, "--steps", str(args.steps)]
     return cmd, env
@@ -254,6 +263,16 @@ def alternate(variants: list[tuple[str, str]], args: argparse.Namespace) -> dict
         child.stdin.close()
         child.wait()
     return blocks
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -316,7 +335,9 @@ def main(argv: list[str] | None = None) -> None:
     record = {"command": shlex.join([sys.executable] + sys.argv),
               "started_loadavg": os.getloadavg(), "nproc": os.cpu_count(),
               "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS",
-                                                            "OPENBLAS_NUM_THREADS")},
+                                                            "OPENBLAS_NUM_THREADS",
+                                                            "MKL_NUM_THREADS")},
+              "cpu": cpu_model(),
               "settings": vars(args), "results": rows}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(record, indent=2))

@@ -1,4 +1,4 @@
-"""The fast path: PyTensor's C backend linked to the OpenBLAS of the ``scipy-openblas32`` wheel.
+"""The fast path: PyTensor's C backend linked to OpenBLAS (the ``scipy-openblas32`` wheel) or MKL.
 
 PyTensor installed by pip finds no BLAS for its C code and falls back to slow loops (it warns
 so), and its default backend, Numba, has no in-place ``Gemm``: every weight update costs extra
@@ -24,6 +24,15 @@ batch of 20 is in three of the dA step's four products. With the OpenBLAS linked
 threads to ``threaded_blas``: PyTensor's BLAS ops then split every large enough call over
 them with OpenMP, one single-threaded BLAS call per block, and a single pool of threads runs.
 
+On an Intel CPU with Intel's MKL installed (the ``mkl`` extra, x86-64 Linux: ``pip install
+-e ".[mkl]"``, which the README's install command includes), the C code is linked to MKL's
+sequential library instead, and ``threaded_blas`` gets the cores. On the project's Intel Xeon
+(Cascade Lake) machine MKL computed the dA step's products with 20 rows 1.5-2x faster than
+OpenBLAS (whose time there goes largely to repacking the weights at every call): the dA step
+took 0.8x OpenBLAS's time, the SdA's batch-size-1 steps 0.8-0.85x
+(``docs/results/choices_mkl``). It was not measured on AMD, which keeps OpenBLAS.
+``DEEPTUTORIAL_BLAS=openblas`` or ``=mkl`` overrides the choice.
+
 ``configure()`` runs when ``deeptutorial`` is imported. It changes only what the user has not
 set in ``PYTENSOR_FLAGS`` or ``~/.pytensorrc``: ``blas__ldflags``, ``gcc__cxxflags`` (on
 x86-64 Linux with glibc) and ``linker`` (when neither ``linker`` nor ``mode`` is set).
@@ -33,7 +42,11 @@ user OpenBLAS's threads are left alone.
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
+import os
 import platform
+from pathlib import Path
 
 import pytensor
 
@@ -73,6 +86,74 @@ def take_openblas_threads() -> int | None:
     return threads
 
 
+def mkl_libdir() -> Path | None:
+    """The folder of the ``mkl`` wheel's shared libraries, or None without it."""
+    try:
+        files = importlib.metadata.files("mkl") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.name.startswith("libmkl_core.so"):
+            return Path(file.locate()).resolve().parent
+    return None
+
+
+def mkl_ldflags() -> str | None:
+    """``blas__ldflags`` that link PyTensor's C code to MKL's sequential (one-thread) library,
+    or None without the ``mkl`` wheel. Its libraries carry a version suffix (``.so.3``)."""
+    libdir = mkl_libdir()
+    if libdir is None:
+        return None
+    libs = []
+    for name in ("mkl_intel_lp64", "mkl_sequential", "mkl_core"):
+        found = sorted(libdir.glob(f"lib{name}.so*"))
+        if not found:
+            return None
+        libs.append(f"-l:{found[0].name}")
+    return f"-L{libdir} {' '.join(libs)} -Wl,-rpath,{libdir}"
+
+
+def cpu_vendor() -> str:
+    """``vendor_id`` of /proc/cpuinfo (``GenuineIntel``, ``AuthenticAMD``), or ''."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def blas_choice() -> str | None:
+    """``"mkl"``, ``"openblas"`` or None (neither installed): ``DEEPTUTORIAL_BLAS`` when it names
+    an installed one, else MKL on Intel CPUs when installed, else OpenBLAS."""
+    available = {"mkl": mkl_ldflags() is not None, "openblas": openblas_ldflags() is not None}
+    wanted = os.environ.get("DEEPTUTORIAL_BLAS", "").lower()
+    if available.get(wanted):
+        return wanted
+    if available["mkl"] and cpu_vendor() == "GenuineIntel":
+        return "mkl"
+    return "openblas" if available["openblas"] else None
+
+
+def cores() -> int:
+    """Threads for ``threaded_blas`` with MKL: ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` or the
+    cores this process may run on."""
+    for name in ("MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").split(",")[0]
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class _NoVersionedLibraryWarning(logging.Filter):
+    """PyTensor looks for ``lib*.so`` files in ``-L`` folders and warns when it finds none;
+    MKL's are ``lib*.so.3``, which the linker finds through ``-l:``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "did not find a dynamic library" not in record.getMessage()
+
+
 VECTOR_MATH_FLAGS = "-D__FAST_MATH__ -fno-trapping-math"
 
 
@@ -100,15 +181,19 @@ def user_has_set(name: str) -> bool:
 def configure() -> dict:
     """Choose the fast path unless the user chose otherwise; return what was changed."""
     changed = {}
-    if not user_has_set("blas__ldflags"):
-        flags = openblas_ldflags()
-        if flags is not None:
-            pytensor.config.blas__ldflags = flags
-            changed["blas__ldflags"] = flags
-            threads = take_openblas_threads()
-            if threads is not None and threads > 1 and pytensor.config.cxx:
-                threaded_blas.register(threads)
-                changed["blas_threads"] = threads
+    choice = None if user_has_set("blas__ldflags") else blas_choice()
+    if choice is not None:
+        if choice == "mkl":
+            flags, threads = mkl_ldflags(), cores()
+            logging.getLogger("pytensor.tensor.blas").addFilter(_NoVersionedLibraryWarning())
+        else:
+            flags, threads = openblas_ldflags(), take_openblas_threads()
+        pytensor.config.blas__ldflags = flags
+        changed["blas__ldflags"] = flags
+        changed["blas"] = choice
+        if threads is not None and threads > 1 and pytensor.config.cxx:
+            threaded_blas.register(threads)
+            changed["blas_threads"] = threads
     if not user_has_set("gcc__cxxflags") and pytensor.config.cxx:
         flags = vector_math_flags()
         if flags is not None:

@@ -7,7 +7,7 @@ import os
 import platform
 
 from deeptutorial import threaded_blas
-from deeptutorial.backend import VECTOR_MATH_FLAGS, openblas_ldflags
+from deeptutorial.backend import VECTOR_MATH_FLAGS, mkl_ldflags, openblas_ldflags
 
 
 def _version(package: str) -> str | None:
@@ -34,9 +34,10 @@ def backend_info() -> dict:
         "mode": str(pytensor.config.mode),
         "linker": linker,
         # PyTensor 3 resolves linker "auto" to Numba; Numba's matrix products call the
-        # BLAS that SciPy ships. deeptutorial.backend picks "cvm" (C) with OpenBLAS.
+        # BLAS that SciPy ships. deeptutorial.backend picks "cvm" (C) with OpenBLAS or MKL.
         "backend": "numba" if linker in ("auto", "numba") else linker,
         "scipy_openblas32": _version("scipy-openblas32"),
+        "mkl": _version("mkl"),
         "floatX": f"{pytensor.config.floatX} (the scripts switch to float32)",
         "compiledir": pytensor.config.compiledir,
         "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR", "(numba default)"),
@@ -58,12 +59,14 @@ def backend_info() -> dict:
         flags = pytensor.config.blas__ldflags
         if flags == openblas_ldflags():
             flags = f"scipy-openblas32 {_version('scipy-openblas32')} (set by deeptutorial)"
+        elif flags == mkl_ldflags():
+            flags = f"mkl {_version('mkl')}, sequential (set by deeptutorial)"
         blas["pytensor_c"] = flags or "(none: slow fallback)"
     info["blas"] = blas
     if info["backend"] not in ("numba", "jax"):
         info["blas_threads"] = (
-            f"{threaded_blas.threads} (OpenMP, deeptutorial.threaded_blas; OpenBLAS itself: 1)"
-            if threaded_blas.registered else "OpenBLAS's own")
+            f"{threaded_blas.threads} (OpenMP, deeptutorial.threaded_blas; the BLAS itself: 1)"
+            if threaded_blas.registered else "the BLAS's own")
     cxxflags = pytensor.config.gcc__cxxflags
     if cxxflags == VECTOR_MATH_FLAGS:
         cxxflags += " (set by deeptutorial: vectorised exp/log1p)"

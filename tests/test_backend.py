@@ -11,7 +11,8 @@ from pytensor.compile.mode import Mode
 from pytensor.tensor.blas import Gemm
 
 import deeptutorial  # noqa: F401  (configures the backend)
-from deeptutorial.backend import openblas_ldflags, vector_math_flags
+from deeptutorial import backend
+from deeptutorial.backend import blas_choice, mkl_ldflags, openblas_ldflags, vector_math_flags
 from deeptutorial.info import slow_path_reason
 from deeptutorial.losses import cross_entropy, reconstruction_loss
 
@@ -20,23 +21,88 @@ SHOW_CONFIG = ("import json, pytensor, deeptutorial; "
                "pytensor.config.gcc__cxxflags]))")
 
 
-def config_in_subprocess(pytensor_flags: str | None) -> tuple[str, str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
+def config_in_subprocess(pytensor_flags: str | None, **env_changes) -> tuple[str, str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTENSOR_FLAGS", "DEEPTUTORIAL_BLAS")}
     if pytensor_flags is not None:
         env["PYTENSOR_FLAGS"] = pytensor_flags
+    env.update(env_changes)
     out = subprocess.run([sys.executable, "-c", SHOW_CONFIG], env=env, capture_output=True,
                          text=True, check=True).stdout
     return tuple(json.loads(out.strip().splitlines()[-1]))
 
 
+def chosen_ldflags() -> str:
+    return {"mkl": mkl_ldflags, "openblas": openblas_ldflags}[blas_choice()]()
+
+
 @pytest.mark.skipif(openblas_ldflags() is None, reason="scipy-openblas32 is not installed")
-def test_import_chooses_c_with_openblas_unless_the_user_chose():
-    assert config_in_subprocess(None) == ("cvm", openblas_ldflags(), vector_math_flags() or "")
+def test_import_chooses_c_with_a_blas_unless_the_user_chose():
+    assert config_in_subprocess(None) == ("cvm", chosen_ldflags(), vector_math_flags() or "")
     linker, flags, _ = config_in_subprocess("linker=numba")
-    assert linker == "numba" and flags == openblas_ldflags()
+    assert linker == "numba" and flags == chosen_ldflags()
     linker, _, _ = config_in_subprocess("mode=NUMBA")
     assert linker != "cvm"
     assert config_in_subprocess("gcc__cxxflags=-O2")[2] == "-O2"
+
+
+def test_blas_choice_prefers_mkl_on_intel_and_follows_the_variable(monkeypatch):
+    monkeypatch.setattr(backend, "mkl_ldflags", lambda: "-lmkl")
+    monkeypatch.setattr(backend, "openblas_ldflags", lambda: "-lopenblas")
+    monkeypatch.delenv("DEEPTUTORIAL_BLAS", raising=False)
+    for vendor, choice in [("GenuineIntel", "mkl"), ("AuthenticAMD", "openblas"), ("", "openblas")]:
+        monkeypatch.setattr(backend, "cpu_vendor", lambda vendor=vendor: vendor)
+        assert blas_choice() == choice
+    monkeypatch.setenv("DEEPTUTORIAL_BLAS", "mkl")
+    assert blas_choice() == "mkl"
+    monkeypatch.setattr(backend, "cpu_vendor", lambda: "GenuineIntel")
+    monkeypatch.setenv("DEEPTUTORIAL_BLAS", "OpenBLAS")
+    assert blas_choice() == "openblas"
+    # a BLAS that is not installed is not chosen, even when asked for
+    monkeypatch.setattr(backend, "mkl_ldflags", lambda: None)
+    monkeypatch.setenv("DEEPTUTORIAL_BLAS", "mkl")
+    assert blas_choice() == "openblas"
+    monkeypatch.setattr(backend, "openblas_ldflags", lambda: None)
+    assert blas_choice() is None
+
+
+@pytest.mark.skipif(mkl_ldflags() is None or openblas_ldflags() is None,
+                    reason="needs both the mkl extra and scipy-openblas32")
+def test_the_variable_picks_the_blas_in_a_new_process():
+    assert config_in_subprocess(None, DEEPTUTORIAL_BLAS="openblas")[1] == openblas_ldflags()
+    flags = config_in_subprocess(None, DEEPTUTORIAL_BLAS="mkl")[1]
+    assert flags == mkl_ldflags() and "-l:libmkl_sequential.so" in flags
+
+
+@pytest.mark.skipif(mkl_ldflags() is None or not pytensor.config.cxx,
+                    reason="needs the mkl extra and a C++ compiler")
+def test_mkl_linked_products_are_right(float32):
+    """gemm, gemv and ger linked to MKL (threaded split included), against NumPy in float64:
+    in a new process, so that MKL is linked whatever this one chose."""
+    script = (
+        "import numpy as np, pytensor, pytensor.tensor as pt, deeptutorial\n"
+        "pytensor.config.floatX = 'float32'\n"
+        "assert 'mkl' in pytensor.config.blas__ldflags\n"
+        "rng = np.random.default_rng(0)\n"
+        "W0 = rng.normal(size=(784, 500)).astype('float32')\n"
+        "X = rng.normal(size=(20, 784)).astype('float32')\n"
+        "v = rng.normal(size=784).astype('float32'); u = rng.normal(size=500).astype('float32')\n"
+        "W = pytensor.shared(W0.copy())\n"
+        "x, a, b = pt.matrix('x'), pt.vector('a'), pt.vector('b')\n"
+        "f = pytensor.function([x, a], [pt.dot(x, W), pt.dot(a, W)])\n"
+        "g = pytensor.function([a, b], [], updates=[(W, W - 0.5 * pt.outer(a, b))])\n"
+        "got_xw, got_vw = f(X, v); g(v, u)\n"
+        "W64 = W0.astype('float64')\n"
+        "np.testing.assert_allclose(got_xw, X.astype('float64') @ W64, rtol=1e-4, atol=1e-3)\n"
+        "np.testing.assert_allclose(got_vw, v.astype('float64') @ W64, rtol=1e-4, atol=1e-3)\n"
+        "want = W64 - 0.5 * np.outer(v, u)\n"
+        "np.testing.assert_allclose(W.get_value(), want, rtol=1e-5, atol=1e-5)\n"
+        "print('ok')\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
+    env["DEEPTUTORIAL_BLAS"] = "mkl"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "ok"
+    assert "did not find a dynamic library" not in done.stderr
 
 
 @pytest.mark.skipif(not pytensor.config.cxx, reason="needs a C++ compiler")

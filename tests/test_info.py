@@ -20,7 +20,7 @@ def test_info_reports_who_threads_blas():
     elif threaded_blas.registered:
         assert info["blas_threads"].startswith(f"{threaded_blas.threads} (OpenMP")
     else:
-        assert info["blas_threads"] == "OpenBLAS's own"
+        assert info["blas_threads"] == "the BLAS's own"
 
 
 def test_python_linker_is_reported_as_slow():

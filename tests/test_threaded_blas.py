@@ -12,7 +12,7 @@ from pytensor.tensor.blas_c import CGemv, CGer
 
 import deeptutorial  # noqa: F401  (configures the backend, registers the swap)
 from deeptutorial import threaded_blas
-from deeptutorial.backend import openblas_ldflags
+from deeptutorial.backend import mkl_ldflags, openblas_ldflags
 
 pytestmark = pytest.mark.skipif(
     not threaded_blas.registered,
@@ -116,11 +116,14 @@ def test_in_place_updates_stay_in_place(float32):
     np.testing.assert_array_equal(buffer, np.full((784, 500), -10.0, dtype="float32"))
 
 
-def test_openblas_itself_runs_on_one_thread():
-    import scipy_openblas32
-
+def test_the_blas_itself_runs_on_one_thread():
     assert threaded_blas.threads >= 2
-    assert scipy_openblas32.dll.scipy_openblas_get_num_threads() == 1
+    if pytensor.config.blas__ldflags == openblas_ldflags():
+        import scipy_openblas32
+
+        assert scipy_openblas32.dll.scipy_openblas_get_num_threads() == 1
+    else:  # MKL's sequential library has no threads of its own
+        assert "mkl_sequential" in pytensor.config.blas__ldflags
     op = threaded_blas.ThreadedDot22()
     assert f"-DDT_THREADS={threaded_blas.threads}" in op.c_compile_args()
 
@@ -132,8 +135,9 @@ SHOW = ("import json, deeptutorial, scipy_openblas32; from deeptutorial import t
 
 def threads_in_subprocess(**env_changes) -> list:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTENSOR_FLAGS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-    env.update(env_changes)
+           if k not in ("PYTENSOR_FLAGS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                        "MKL_NUM_THREADS")}
+    env.update({"DEEPTUTORIAL_BLAS": "openblas", **env_changes})
     out = subprocess.run([sys.executable, "-c", SHOW], env=env, capture_output=True, text=True,
                          check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -147,3 +151,11 @@ def test_thread_count_follows_the_usual_variables_and_the_users_blas():
     # the user's own BLAS flags: OpenBLAS's threads and the ops are left alone
     flags = f"blas__ldflags={openblas_ldflags()}"
     assert threads_in_subprocess(PYTENSOR_FLAGS=flags, OPENBLAS_NUM_THREADS="2") == [False, 1, 2]
+
+
+@pytest.mark.skipif(mkl_ldflags() is None, reason="the mkl extra is not installed")
+def test_with_mkl_the_thread_count_follows_mkl_and_omp_variables():
+    # OpenBLAS is not used then: its own count is left as the variables make it
+    assert threads_in_subprocess(DEEPTUTORIAL_BLAS="mkl", MKL_NUM_THREADS="2")[:2] == [True, 2]
+    assert threads_in_subprocess(DEEPTUTORIAL_BLAS="mkl", OMP_NUM_THREADS="3")[:2] == [True, 3]
+    assert threads_in_subprocess(DEEPTUTORIAL_BLAS="mkl", MKL_NUM_THREADS="1")[:2] == [False, 1]
