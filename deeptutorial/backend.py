@@ -42,13 +42,18 @@ user OpenBLAS's threads are left alone.
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import platform
+import shutil
 from pathlib import Path
 
 import pytensor
+from pytensor.link.c.cmodule import GCC_compiler
 
 from deeptutorial import threaded_blas
 
@@ -115,12 +120,9 @@ def mkl_ldflags() -> str | None:
 
 def cpu_vendor() -> str:
     """``vendor_id`` of /proc/cpuinfo (``GenuineIntel``, ``AuthenticAMD``), or ''."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("vendor_id"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    for line in _cpuinfo_lines():
+        if line.startswith("vendor_id"):
+            return line.split(":", 1)[1].strip()
     return ""
 
 
@@ -152,6 +154,72 @@ class _NoVersionedLibraryWarning(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "did not find a dynamic library" not in record.getMessage()
+
+
+MARCH_FILE = "deeptutorial_march_flags.json"
+
+
+def march_key() -> str:
+    """What PyTensor's ``-march=native`` expansion depends on: the CPU and the compiler."""
+    cpu = [line for line in _cpuinfo_lines() if line.startswith(("model name", "flags"))][:2]
+    compiler = shutil.which(pytensor.config.cxx) or pytensor.config.cxx
+    try:
+        stat = os.stat(compiler)
+        compiler += f" {stat.st_size} {stat.st_mtime_ns}"
+    except OSError:
+        pass
+    text = "\n".join([compiler, platform.machine(), platform.processor(), *cpu])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def reuse_march_flags() -> bool:
+    """Give PyTensor the ``-march`` flags it found in an earlier process; True if there were.
+
+    In every new process PyTensor's first C compile runs the compiler three times to expand
+    ``-march=native`` into explicit flags, which took about a second of every warm-cache
+    compile on the project's Intel machine (``docs/performance.md``). The flags are kept in
+    ``MARCH_FILE`` in PyTensor's compiledir, under ``march_key()``, and written at exit by a
+    process that had to find them.
+    """
+    if "-march=" in pytensor.config.gcc__cxxflags:
+        return False  # PyTensor then adds none of its own
+    path = Path(pytensor.config.compiledir) / MARCH_FILE
+    key = march_key()
+    try:
+        flags = json.loads(path.read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        flags = None
+    if isinstance(flags, list) and all(isinstance(f, str) for f in flags):
+        GCC_compiler.march_flags = flags
+        return True
+    atexit.register(_save_march_flags, path, key)
+    return False
+
+
+def _save_march_flags(path: Path, key: str) -> None:
+    if not GCC_compiler.march_flags:
+        return  # nothing compiled in this process, or no flags found
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    known[key] = GCC_compiler.march_flags
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only compiledir: the next process finds the flags itself
+
+
+def _cpuinfo_lines() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
 
 
 VECTOR_MATH_FLAGS = "-D__FAST_MATH__ -fno-trapping-math"
@@ -203,4 +271,6 @@ def configure() -> dict:
             and "blas__ldflags" in changed):
         pytensor.config.linker = "cvm"
         changed["linker"] = "cvm"
+    if pytensor.config.cxx and reuse_march_flags():
+        changed["march_flags"] = "reused"
     return changed

@@ -169,3 +169,44 @@ def test_squared_error_reads_the_sigmoid_of_the_logits(float64):
     np.testing.assert_allclose(f(np.array([[1.0, 0.0]]), np.zeros((1, 2))), [0.5])
     with pytest.raises(ValueError, match="hinge"):
         reconstruction_loss("hinge", x, a)
+
+
+MARCH = ("import json, sys, deeptutorial; from pytensor.link.c.cmodule import GCC_compiler; "
+         "print(json.dumps(GCC_compiler.march_flags)); "
+         "GCC_compiler.march_flags = GCC_compiler.march_flags or json.loads(sys.argv[1])")
+
+
+@pytest.mark.skipif(not pytensor.config.cxx, reason="needs a C++ compiler")
+def test_march_flags_found_once_are_reused_by_later_processes(tmp_path):
+    """A process that found PyTensor's -march flags leaves them in the compiledir; the next
+    one starts with them (no compiler runs); an unreadable file is ignored and replaced."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={tmp_path}"
+
+    def run(found_flags):  # what the process started with; it then "finds" found_flags
+        out = subprocess.run([sys.executable, "-c", MARCH, json.dumps(found_flags)], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    assert run(None) is None  # nothing found: nothing written
+    assert not list(tmp_path.rglob(backend.MARCH_FILE))
+    assert run(["-march=testcpu"]) is None
+    assert run(["-march=other"]) == ["-march=testcpu"]
+    [saved] = tmp_path.rglob(backend.MARCH_FILE)
+    saved.write_text("{not json")
+    assert run(["-march=again"]) is None
+    assert run(None) == ["-march=again"]
+    # the user's own -march: PyTensor adds none, so none is given
+    env["PYTENSOR_FLAGS"] += ",gcc__cxxflags=-march=x86-64"
+    assert run(None) is None
+
+
+def test_march_key_follows_the_cpu_and_the_compiler(monkeypatch):
+    monkeypatch.setattr(backend, "_cpuinfo_lines", lambda: ["model name : A", "flags : avx2"])
+    key = backend.march_key()
+    assert key == backend.march_key()
+    monkeypatch.setattr(backend, "_cpuinfo_lines", lambda: ["model name : A", "flags : avx512f"])
+    assert backend.march_key() != key
+    other_compiler = backend.march_key()
+    with pytensor.config.change_flags(cxx="clang++-that-is-not-there"):
+        assert backend.march_key() != other_compiler
