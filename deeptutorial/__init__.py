@@ -2,7 +2,7 @@
 
 from deeptutorial import backend, rewrites
 
-# Before anything compiles: PyTensor's C backend with OpenBLAS, its calls split over the
+# Before anything compiles: PyTensor's C backend with OpenBLAS or MKL, its calls split over the
 # cores (threaded_blas.py), unless the user chose otherwise in PYTENSOR_FLAGS or
 # ~/.pytensorrc (see backend.py); one GEMM instead of two
 # for a tied weight's update and NumPy's fast path for the corruption noise (rewrites.py;

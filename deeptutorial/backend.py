@@ -27,11 +27,10 @@ them with OpenMP, one single-threaded BLAS call per block, and a single pool of 
 On an Intel CPU with Intel's MKL installed (the ``mkl`` extra, x86-64 Linux: ``pip install
 -e ".[mkl]"``, which the README's install command includes), the C code is linked to MKL's
 sequential library instead, and ``threaded_blas`` gets the cores. On the project's Intel Xeon
-(Cascade Lake) machine MKL computed the dA step's products with 20 rows 1.5-2x faster than
-OpenBLAS (whose time there goes largely to repacking the weights at every call): the dA step
-took 0.8x OpenBLAS's time, the SdA's batch-size-1 steps 0.8-0.85x
-(``docs/results/choices_mkl``). It was not measured on AMD, which keeps OpenBLAS.
-``DEEPTUTORIAL_BLAS=openblas`` or ``=mkl`` overrides the choice.
+(Cascade Lake) machine the dA step took 0.77x OpenBLAS's time with MKL, the batch-size-1
+pretraining step 0.89x (alternating blocks, ``docs/results/choices_mkl``; the SdA's
+batch-size-1 steps 0.75-0.92x in ``docs/results/bench_goals_mkl``). MKL was not measured on
+AMD, which keeps OpenBLAS. ``DEEPTUTORIAL_BLAS=openblas`` or ``=mkl`` overrides the choice.
 
 ``configure()`` runs when ``deeptutorial`` is imported. It changes only what the user has not
 set in ``PYTENSOR_FLAGS`` or ``~/.pytensorrc``: ``blas__ldflags``, ``gcc__cxxflags`` (on
