@@ -53,7 +53,7 @@ import pytensor.tensor as pt  # noqa: E402
 from pytensor.compile.mode import Mode  # noqa: E402
 
 from deeptutorial import SdA, dA, load_data  # noqa: E402
-from deeptutorial.backend import openblas_ldflags, take_openblas_threads  # noqa: E402
+from deeptutorial.backend import cpu_model, openblas_ldflags, take_openblas_threads  # noqa: E402
 from deeptutorial.data import minibatch  # noqa: E402
 from deeptutorial.info import backend_info  # noqa: E402
 from deeptutorial.optimizers import sgd  # noqa: E402
@@ -579,7 +579,7 @@ def _fmt_compile(probe: dict) -> str:
 
 def machine_info() -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_model": _cpu_model(), "nproc": os.cpu_count(),
+            "cpu_model": cpu_model() or None, "nproc": os.cpu_count(),
             "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "loadavg_at_start": os.getloadavg(),
             "numpy": np.__version__, "pytensor": pytensor.__version__,
@@ -606,16 +606,6 @@ def machine_info() -> dict:
         info["torch"] = None
     info["jax"] = getattr(sys.modules.get("jax"), "__version__", None)
     return info
-
-
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def _numpy_blas():

@@ -57,7 +57,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -265,16 +264,6 @@ def alternate(variants: list[tuple[str, str]], args: argparse.Namespace) -> dict
     return blocks
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="/work/shared/data/mnist")
@@ -297,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
         kind, name = args.probe or args.serve
         (probe if args.probe else serve)("dA" if kind == "dA" else "sda", name, args)
         return
+    from deeptutorial.backend import cpu_model
+
     variants = [("dA", n) for n in DA_VARIANTS] + [("SdA pretrain b=1", n) for n in SDA_VARIANTS]
     if args.variants:
         unknown = set(args.variants) - {name for _, name in variants}

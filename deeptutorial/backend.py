@@ -125,6 +125,14 @@ def cpu_vendor() -> str:
     return ""
 
 
+def cpu_model() -> str:
+    """``model name`` of /proc/cpuinfo, else what ``platform`` knows."""
+    for line in _cpuinfo_lines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
 def blas_choice() -> str | None:
     """``"mkl"``, ``"openblas"`` or None (neither installed): ``DEEPTUTORIAL_BLAS`` when it names
     an installed one, else MKL on Intel CPUs when installed, else OpenBLAS."""

@@ -7,7 +7,7 @@ import os
 import platform
 
 from deeptutorial import threaded_blas
-from deeptutorial.backend import VECTOR_MATH_FLAGS, mkl_ldflags, openblas_ldflags
+from deeptutorial.backend import VECTOR_MATH_FLAGS, cpu_model, mkl_ldflags, openblas_ldflags
 
 
 def _version(package: str) -> str | None:
@@ -30,6 +30,7 @@ def backend_info() -> dict:
         "scipy": _version("scipy"),
         "jax": _version("jax"),
         "python": platform.python_version(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "mode": str(pytensor.config.mode),
         "linker": linker,
