@@ -14,8 +14,9 @@ run moves less):
   for every ``--batch-sizes`` x ``--hidden-sizes``, as ms per step and us per example;
 
 on PyTensor's C backend (CVM linker) with the BLAS the library chooses (``c``: MKL on an Intel
-CPU with the ``mkl`` extra, else OpenBLAS; see ``deeptutorial/backend.py``), the same linked to
-OpenBLAS when that is not the library's choice (``c-openblas``), PyTensor's NUMBA mode (PyTensor 3's own default), JAX when
+CPU with the ``mkl`` extra, else OpenBLAS; see ``deeptutorial/backend.py``), the same linked
+to OpenBLAS when that is not the library's choice (``c-openblas``), PyTensor's NUMBA mode
+(PyTensor 3's own default), JAX when
 importable, a hand-written NumPy version and PyTorch eager when importable. Before timing,
 each backend's first ``--verify-steps`` costs are checked against the C backend's from the
 same weights.
@@ -53,7 +54,8 @@ import pytensor.tensor as pt  # noqa: E402
 from pytensor.compile.mode import Mode  # noqa: E402
 
 from deeptutorial import SdA, dA, load_data  # noqa: E402
-from deeptutorial.backend import cpu_model, openblas_ldflags, take_openblas_threads  # noqa: E402
+from deeptutorial.backend import (cpu_model, openblas_ldflags, take_openblas_threads,  # noqa: E402
+                                  usable_cores)
 from deeptutorial.data import minibatch  # noqa: E402
 from deeptutorial.info import backend_info  # noqa: E402
 from deeptutorial.optimizers import sgd  # noqa: E402
@@ -489,8 +491,7 @@ def cache_bandwidths(configs: list[Config]) -> dict:
     """Per configuration: the copy rate of an array the size of its parameters, on all the
     cores this process may use; the rate their read and write could reach while they stay in
     cache between steps."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {c: copy_bandwidth_gbs(c.weight_bytes() / 2 / 2 ** 20, threads=cores)
+    return {c: copy_bandwidth_gbs(c.weight_bytes() / 2 / 2 ** 20, threads=usable_cores())
             for c in configs}
 
 
@@ -580,7 +581,7 @@ def _fmt_compile(probe: dict) -> str:
 def machine_info() -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(),
             "cpu_model": cpu_model() or None, "nproc": os.cpu_count(),
-            "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "affinity": usable_cores(),
             "loadavg_at_start": os.getloadavg(),
             "numpy": np.__version__, "pytensor": pytensor.__version__,
             "pytensor_blas__ldflags": pytensor.config.blas__ldflags,

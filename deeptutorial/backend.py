@@ -145,14 +145,19 @@ def blas_choice() -> str | None:
     return "openblas" if available["openblas"] else None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def cores() -> int:
-    """Threads for ``threaded_blas`` with MKL: ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` or the
-    cores this process may run on."""
+    """Threads for ``threaded_blas`` with MKL: ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` or
+    ``usable_cores()``."""
     for name in ("MKL_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(name, "").split(",")[0]
         if value.isdigit() and int(value) > 0:
             return int(value)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return usable_cores()
 
 
 class _NoVersionedLibraryWarning(logging.Filter):
