@@ -1,6 +1,6 @@
 """Speed of the dA and SdA training steps per backend, against PyTorch and the arithmetic floor.
 
-    python benchmarks/bench.py --dataset /work/shared/data/mnist --output benchmarks/results.json
+    python benchmarks/bench.py --output benchmarks/results.json
 
 Times, in interleaved rounds (every configuration and backend once per round, ``--rounds``
 rounds, median and minimum reported, and against PyTorch both the ratio of the medians and
@@ -14,7 +14,7 @@ run moves less):
   for every ``--batch-sizes`` x ``--hidden-sizes``, as ms per step and us per example;
 
 on PyTensor's C backend (CVM linker) with the BLAS the library chooses (``c``: MKL on an Intel
-CPU with the ``mkl`` extra, else OpenBLAS; see ``deeptutorial/backend.py``), the same linked
+CPU with the ``mkl`` extra, else OpenBLAS; see ``deeptutorial/fastpath``), the same linked
 to OpenBLAS when that is not the library's choice (``c-openblas``), PyTensor's NUMBA mode
 (PyTensor 3's own default), JAX when
 importable, a hand-written NumPy version and PyTorch eager when importable. Before timing,
@@ -54,7 +54,7 @@ import pytensor.tensor as pt  # noqa: E402
 from pytensor.compile.mode import Mode  # noqa: E402
 
 from deeptutorial import SdA, dA, load_data  # noqa: E402
-from deeptutorial.backend import (cpu_model, openblas_ldflags, take_openblas_threads,  # noqa: E402
+from deeptutorial.fastpath.blas import (cpu_model, openblas_ldflags, take_openblas_threads,  # noqa: E402
                                   usable_cores)
 from deeptutorial.data import minibatch  # noqa: E402
 from deeptutorial.info import backend_info  # noqa: E402
@@ -626,7 +626,7 @@ def load_dataset(dataset: str) -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="/work/shared/data/mnist",
+    parser.add_argument("--dataset", default=None,
                         help="MNIST folder (or 'sample' for a quick check)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=500,

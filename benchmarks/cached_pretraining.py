@@ -1,6 +1,6 @@
 """How much the SdA's cached pretraining saves: seconds per pretraining step, per layer.
 
-    python benchmarks/cached_pretraining.py --dataset ../shared/data/mnist --output benchmarks/cached_pretraining.json
+    python benchmarks/cached_pretraining.py --output benchmarks/cached_pretraining.json
 
 For each layer of the tutorial's 784-1000-1000-1000 stack, times ``--steps`` calls of the
 default pretraining function (every minibatch pushed through the layers below) and of the

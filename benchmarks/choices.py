@@ -1,6 +1,6 @@
 """What each choice behind the default fast path buys, one choice at a time.
 
-    python benchmarks/choices.py --dataset /work/shared/data/mnist --output docs/results/choices.json
+    python benchmarks/choices.py --output docs/results/choices.json
 
 Times the dA tutorial step (784-500 tied, batch 20, 0% corruption, SGD 0.1) and the SdA
 tutorial's pretraining step at batch size 1 (784-1000, corruption 0.1, learning rate 0.001)
@@ -17,12 +17,12 @@ dA variants (backend x how the cross-entropy is written x the two C-code choices
 * ``numba/logits`` and ``c-openblas/logits``: the cost written from the logits,
   ``sum(softplus(a) - x a)`` (``deeptutorial.losses``);
 * ``+vector-math``: the last, with exp/log1p vectorised by libmvec
-  (``backend.VECTOR_MATH_FLAGS``);
+  (``fastpath.compiler.VECTOR_MATH_FLAGS``);
 * ``+merged-update``: and the tied weight's two GEMM updates merged into one
   (``deeptutorial.rewrites``): the library's default;
 * ``+merged-update/openblas-threads``: the same, but with OpenBLAS's own threading instead of
   ``deeptutorial.threaded_blas`` (the default before it): the rewrite excluded, and OpenBLAS
-  given back the threads ``backend.configure`` took from it. With one thread (as in the
+  given back the threads ``fastpath.enable`` took from it. With one thread (as in the
   single-threaded records) the two are the same.
 
 The C variants other than the last two turn those choices off with ``gcc__cxxflags=`` and
@@ -98,10 +98,10 @@ LEVEL2_ONE_THREAD_SUFFIX = "/gemv-ger-one-thread"
 
 
 def give_openblas_its_threads() -> None:
-    """Undo what ``backend.configure`` did for ``threaded_blas``: OpenBLAS threads itself."""
+    """Undo what ``fastpath.enable`` did for ``threaded_blas``: OpenBLAS threads itself."""
     import scipy_openblas32
 
-    from deeptutorial import threaded_blas
+    from deeptutorial.fastpath import threaded_blas
 
     scipy_openblas32.dll.scipy_openblas_set_num_threads(threaded_blas.threads)
 
@@ -111,7 +111,7 @@ def keep_gemv_ger_on_one_thread() -> None:
     thread."""
     from pytensor.tensor.blas_c import CGemv, CGer
 
-    from deeptutorial import threaded_blas
+    from deeptutorial.fastpath import threaded_blas
 
     for op_class in (CGemv, CGer):
         threaded_blas.THREADED.pop(op_class, None)
@@ -266,7 +266,7 @@ def alternate(variants: list[tuple[str, str]], args: argparse.Namespace) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="/work/shared/data/mnist")
+    parser.add_argument("--dataset", default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--output", default=str(HERE / "choices.json"))
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         kind, name = args.probe or args.serve
         (probe if args.probe else serve)("dA" if kind == "dA" else "sda", name, args)
         return
-    from deeptutorial.backend import cpu_model
+    from deeptutorial.fastpath.blas import cpu_model
 
     variants = [("dA", n) for n in DA_VARIANTS] + [("SdA pretrain b=1", n) for n in SDA_VARIANTS]
     if args.variants:

@@ -1,6 +1,6 @@
 """Where the time of one training step goes: PyTensor's profiler, node by node.
 
-    python benchmarks/profile_step.py --dataset /work/shared/data/mnist > docs/results/profile_step.txt
+    python benchmarks/profile_step.py > docs/results/profile_step.txt
 
 Profiles, on the library's default backend, the dA tutorial step (784-500, batch 20, 0%
 corruption) and the SdA tutorial's steps at batch size 1 (pretraining layer 0, 784-1000;
@@ -26,7 +26,7 @@ from deeptutorial.info import backend_info  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="/work/shared/data/mnist")
+    parser.add_argument("--dataset", default=None)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--nodes", type=int, default=12, help="nodes listed per function")
     args = parser.parse_args()

@@ -5,7 +5,7 @@ Runs in its own environment, since Theano needs NumPy 1 (and NumPy 1's old alias
 
     python -m venv /tmp/theano-venv
     /tmp/theano-venv/bin/pip install "numpy<1.27" "scipy<1.12" theano==1.0.5
-    /tmp/theano-venv/bin/python benchmarks/theano_dA.py --dataset ../shared/data/mnist
+    /tmp/theano-venv/bin/python benchmarks/theano_dA.py
 
 It builds the tutorial's step as the tutorial's ``dA`` class and ``test_dA`` do, with nothing
 of this project: 784-500 tied weights initialised from ``RandomState(123)`` after the noise
@@ -64,7 +64,7 @@ def build_step(train_x, batch: int, n_hidden: int, learning_rate: float):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="/work/shared/data/mnist")
+    parser.add_argument("--dataset", default=None)
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
     theano.config.floatX = "float32"

@@ -27,16 +27,23 @@ class SdA(SavesParams):
        learns to reconstruct its (corrupted) input ``h_{k-1}``;
     2. *fine-tuning*, supervised: the whole MLP, initialised by stage 1, minimises the
        negative log-likelihood of the labels by SGD.
+
+    The pretraining functions take each layer's corruption level as an input, as in the
+    tutorial; ``corruption_levels`` (one per layer, 0 by default) are only what each dA uses
+    when its ``cost_terms`` is asked without one. ``pytensor_rng`` (the tutorial's
+    ``theano_rng``) is shared by every layer when given; by default each layer gets its own
+    generator, all seeded from one number drawn from ``numpy_rng`` before any weight.
     """
 
     def __init__(self, numpy_rng: np.random.RandomState,
                  pytensor_rng: RandomGeneratorSharedVariable | None = None, n_ins: int = 784,
                  hidden_layers_sizes: list[int] = (500, 500), n_outs: int = 10,
-                 corruption_levels: list[float] = (0.1, 0.1)):
+                 corruption_levels: list[float] | None = None):
         hidden_layers_sizes = list(hidden_layers_sizes)
-        corruption_levels = list(corruption_levels)
         if not hidden_layers_sizes:
             raise ValueError("hidden_layers_sizes is empty: the stack needs at least one layer")
+        corruption_levels = list(corruption_levels if corruption_levels is not None
+                                 else [0.0] * len(hidden_layers_sizes))
         if len(hidden_layers_sizes) != len(corruption_levels):
             raise ValueError(f"hidden_layers_sizes {hidden_layers_sizes} and corruption_levels "
                              f"{corruption_levels} must have the same length")
@@ -72,7 +79,8 @@ class SdA(SavesParams):
             # Its dA trains the same W and b; only the visible bias is its own.
             self.dA_layers.append(dA(numpy_rng=numpy_rng, pytensor_rng=rngs[i],
                                      input=layer_input, n_visible=n_in, n_hidden=n_out,
-                                     W=layer.W, bhid=layer.b))
+                                     W=layer.W, bhid=layer.b,
+                                     corruption_level=corruption_levels[i]))
         self.logLayer = LogisticRegression(self.sigmoid_layers[-1].output,
                                            hidden_layers_sizes[-1], n_outs)
         self.params.extend(self.logLayer.params)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.checks import check_positive
-from deeptutorial.dA import init_sigmoid_weights, zeros_shared
-from deeptutorial.losses import cross_entropy
-from deeptutorial.persistence import SavesParams
+from deeptutorial.autoencoder import TiedAutoencoder
+from deeptutorial.checks import check_non_negative
+from deeptutorial.optimizers import sgd
 
 
-class cA(SavesParams):
+class cA(TiedAutoencoder):
     """Contractive autoencoder with tied weights.
 
     An input row ``x`` in [0, 1]^d is encoded and decoded as in the dA, without noise::
@@ -35,31 +33,12 @@ class cA(SavesParams):
     """
 
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
-                 n_visible: int = 784, n_hidden: int = 500, W=None, bhid=None, bvis=None):
-        check_positive("n_visible", n_visible, integer=True)
-        check_positive("n_hidden", n_hidden, integer=True)
-        self.n_visible, self.n_hidden = n_visible, n_hidden
-        if W is None:
-            W = pytensor.shared(init_sigmoid_weights(numpy_rng, n_visible, n_hidden), name="W",
-                                borrow=True)
-        self.W = W
-        self.b = zeros_shared(n_hidden, "b") if bhid is None else bhid
-        self.b_prime = zeros_shared(n_visible, "b_prime") if bvis is None else bvis
-        self.W_prime = self.W.T
-        self.x = pt.matrix("x") if input is None else input
-        self.params = [self.W, self.b, self.b_prime]
-
-    def named_params(self) -> dict:
-        return {"W": self.W, "b": self.b, "b_prime": self.b_prime}
-
-    def get_hidden_values(self, input):
-        return pt.sigmoid(pt.dot(input, self.W) + self.b)
-
-    def get_reconstruction_logits(self, hidden):
-        return pt.dot(hidden, self.W_prime) + self.b_prime
-
-    def get_reconstructed_input(self, hidden):
-        return pt.sigmoid(self.get_reconstruction_logits(hidden))
+                 n_visible: int = 784, n_hidden: int = 500, W=None, bhid=None, bvis=None,
+                 contraction_level: float = 0.1):
+        check_non_negative("contraction_level", contraction_level)
+        super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden, W=W,
+                         bhid=bhid, bvis=bvis)
+        self.contraction_level = contraction_level
 
     def get_jacobian(self, hidden):
         """The full Jacobians ``dh/dx``, shape (batch, n_visible, n_hidden); for checks and
@@ -70,23 +49,22 @@ class cA(SavesParams):
         """Per-example squared Frobenius norm of dh/dx (a vector), in closed form."""
         return pt.dot((hidden * (1 - hidden)) ** 2, pt.sum(self.W ** 2, axis=0))
 
-    def get_cost_terms(self, contraction_level):
-        """``(cost, mean reconstruction cost, mean squared Jacobian norm)`` of ``self.x``."""
-        if isinstance(contraction_level, bool) or (
-                isinstance(contraction_level, (int, float))
-                and not 0 <= contraction_level < float("inf")):
-            raise ValueError(f"contraction_level must be >= 0, got {contraction_level!r}")
-        hidden = self.get_hidden_values(self.x)
-        reconstruction = pt.mean(cross_entropy(self.x, self.get_reconstruction_logits(hidden)))
+    def cost_terms(self, x=None, contraction_level=None) -> tuple[dict, list]:
+        """``cost``, its ``reconstruction`` part and the mean squared Jacobian norm
+        ``jacobian``; no noise, so no updates."""
+        level = self.contraction_level if contraction_level is None else contraction_level
+        if isinstance(level, (int, float)):
+            check_non_negative("contraction_level", level)
+        x = self.input_or_default(x)
+        hidden = self.encode(x)
+        reconstruction = self.reconstruction_cost(x, hidden)
         jacobian = pt.mean(self.jacobian_norm2(hidden))
-        return reconstruction + contraction_level * jacobian, reconstruction, jacobian
+        return {"cost": reconstruction + level * jacobian, "reconstruction": reconstruction,
+                "jacobian": jacobian}, []
 
     def get_cost_updates(self, contraction_level, learning_rate):
-        """``([cost, reconstruction, jacobian], updates)``: the tutorial's outputs and one
-        SGD step on ``params``."""
-        if isinstance(learning_rate, (int, float)):
-            check_positive("learning_rate", learning_rate)
-        cost, reconstruction, jacobian = self.get_cost_terms(contraction_level)
-        grads = pytensor.grad(cost, self.params)
-        updates = [(p, p - learning_rate * g) for p, g in zip(self.params, grads)]
-        return [cost, reconstruction, jacobian], updates
+        """The tutorial's method: ``([cost, reconstruction, jacobian], updates)`` of one SGD
+        step on ``params``."""
+        terms, _ = self.cost_terms(contraction_level=contraction_level)
+        outputs = [terms["cost"], terms["reconstruction"], terms["jacobian"]]
+        return outputs, sgd(terms["cost"], self.params, learning_rate)

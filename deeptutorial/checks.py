@@ -21,3 +21,33 @@ def check_fraction(name: str, value) -> None:
     """``value`` must lie in [0, 1]."""
     if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 1):
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+
+
+def check_non_negative(name: str, value) -> None:
+    """``value`` must be a finite number >= 0 (a weight of a penalty, a noise level)."""
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+
+
+def check_open_fraction(name: str, value) -> None:
+    """``value`` must lie strictly between 0 and 1 (a probability that a log must take)."""
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < value < 1):
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+
+
+def check_layer_sizes(sizes) -> tuple[int, ...]:
+    """``(n_inputs, n_hidden_1, ...)``: at least two positive integers."""
+    sizes = tuple(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs the input size and at least one hidden layer, "
+                         f"got {sizes!r}")
+    for n in sizes:
+        check_positive("layer size", n, integer=True)
+    return sizes
+
+
+def check_choice(name: str, value, choices) -> None:
+    """``value`` must be one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.checks import check_positive
-from deeptutorial.dA import zeros_shared
+from deeptutorial.checks import check_layer_sizes, check_non_negative
 from deeptutorial.layers import LogisticRegression
+from deeptutorial.nn import elu, he_normal, l2_penalty, shared_floatX
 from deeptutorial.persistence import SavesParams
-from deeptutorial.stacked_autoencoder import StackedAutoencoder, elu, he_normal, l2_penalty
+from deeptutorial.stacked_autoencoder import StackedAutoencoder
 
 
 class PretrainableClassifier(SavesParams):
@@ -32,15 +31,8 @@ class PretrainableClassifier(SavesParams):
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  layer_sizes: tuple[int, ...] = (784, 300, 150), n_classes: int = 10,
                  encoder: StackedAutoencoder | None = None, l2_reg: float = 0.0):
-        sizes = tuple(layer_sizes)
-        if len(sizes) < 2:
-            raise ValueError(f"layer_sizes needs the input size and at least one hidden layer, "
-                             f"got {layer_sizes!r}")
-        for n in sizes:
-            check_positive("layer size", n, integer=True)
-        if not (isinstance(l2_reg, (int, float)) and not isinstance(l2_reg, bool)
-                and 0 <= l2_reg < float("inf")):
-            raise ValueError(f"l2_reg must be a number >= 0, got {l2_reg!r}")
+        sizes = check_layer_sizes(layer_sizes)
+        check_non_negative("l2_reg", l2_reg)
         if encoder is not None and tuple(encoder.layer_sizes) != sizes:
             raise ValueError(f"the encoder has layer sizes {tuple(encoder.layer_sizes)!r}, the "
                              f"classifier {sizes!r}")
@@ -48,15 +40,13 @@ class PretrainableClassifier(SavesParams):
         self.W, self.b = [], []
         for k in range(1, len(sizes)):
             if encoder is None:
-                W_value, b_value = he_normal(numpy_rng, sizes[k - 1], sizes[k]), None
+                W_value = he_normal(numpy_rng, sizes[k - 1], sizes[k])
+                b_value = np.zeros(sizes[k])
             else:
                 W_value = encoder.W[k - 1].get_value().copy()
                 b_value = encoder.b[k - 1].get_value().copy()
-            self.W.append(pytensor.shared(W_value, name=f"W{k}", borrow=True))
-            b = zeros_shared(sizes[k], f"b{k}")
-            if b_value is not None:
-                b.set_value(b_value)
-            self.b.append(b)
+            self.W.append(shared_floatX(W_value, f"W{k}"))
+            self.b.append(shared_floatX(b_value, f"b{k}"))
         self.x = pt.matrix("x") if input is None else input
         self.y = pt.ivector("y")
         h = self.x

@@ -1,4 +1,18 @@
-"""What every script shares: float32, common flags, typed flag values, one-line errors."""
+"""The driver skeleton every script follows, and what it shares.
+
+A script's ``main(argv)`` reads top to bottom in the same steps::
+
+    args = parse_args(parser, argv)        # flags and output folders checked, float32 on
+    datasets = load_datasets(args)         # MNIST (or the sample), batch size checked
+    ...build the model...
+    step, seconds = compile_step(...)      # deeptutorial.training: through data.minibatch
+    history = train(step, ...)             # deeptutorial.training: the shared loop
+    results = new_results(__file__, args, ...)  # settings, floatX, then figures
+    write_results(args.output_folder, results)
+
+and ends with ``sys.exit(run_script(main))``, which prints any expected error as one line.
+Nothing is loaded or trained before the flags and the folders it will write have been checked.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +22,7 @@ import sys
 import traceback
 from typing import Callable
 
-from deeptutorial.data import DataError
+from deeptutorial.data import DataError, load_data
 from deeptutorial.info import slow_path_reason
 from deeptutorial.training import NonFiniteCost, TrainingInterrupted
 
@@ -68,13 +82,29 @@ def make_parser(description: str, output_folder: str, seed: int) -> OneLineParse
     parser = OneLineParser(description=description,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--dataset", default=None,
-                        help="folder of MNIST IDX files, an mnist.pkl.gz, or 'sample' "
-                             "(default: data/mnist, downloaded if missing)")
+                        help="folder of MNIST IDX files, an mnist.pkl.gz, or 'sample' (the "
+                             "bundled sample); by default $DEEPTUTORIAL_DATA or the user's "
+                             "cache folder, downloaded there if missing")
     parser.add_argument("--seed", type=int, default=seed, help="seed of numpy.random.RandomState")
     parser.add_argument("--output-folder", default=output_folder,
                         help="where images and results.json are written")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
+
+
+def add_training_flags(parser: argparse.ArgumentParser, epochs: int, batch_size: int,
+                       learning_rate: float, optimiser: str = "SGD",
+                       n_hidden: int | None = None) -> None:
+    """The flags of every training run: ``--epochs``, ``--batch-size``, ``--learning-rate``
+    (the ``optimiser``'s step size) and, for one-hidden-layer models, ``--n-hidden``."""
+    parser.add_argument("--epochs", type=positive_int, default=epochs, help="training epochs")
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help="minibatch size")
+    parser.add_argument("--learning-rate", type=positive_float, default=learning_rate,
+                        help=f"{optimiser}'s step size")
+    if n_hidden is not None:
+        parser.add_argument("--n-hidden", type=positive_int, default=n_hidden,
+                            help="hidden units")
 
 
 def add_persistence_flags(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +118,82 @@ def add_persistence_flags(parser: argparse.ArgumentParser) -> None:
                         help="save a checkpoint there at the end of every epoch and on Ctrl-C")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoints in --checkpoint-dir")
+
+
+def check_writable_folder(flag: str, folder: str | os.PathLike) -> None:
+    """``folder`` must be a folder that exists and is writable, or one that can be created
+    (its nearest existing parent is a writable folder). Nothing is created here."""
+    path = os.path.abspath(os.fspath(folder))
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise ValueError(f"{flag} {folder} is not a folder (a file of that name exists)")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"{flag} {folder} is not writable")
+        return
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{flag} {folder} cannot be created: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {folder} cannot be created: {parent} is not writable")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse and check the flags, and the folders the run will write, before anything is
+    loaded; then build graphs in float32. A problem ends the script with one line."""
+    args = parser.parse_args(argv)
+    if getattr(args, "resume", False) and not args.checkpoint_dir:
+        parser.error("--resume needs --checkpoint-dir")
+    try:
+        check_writable_folder("--output-folder", args.output_folder)
+        if getattr(args, "checkpoint_dir", None):
+            check_writable_folder("--checkpoint-dir", args.checkpoint_dir)
+    except ValueError as exc:
+        parser.error(str(exc))
+    use_float32()
+    return args
+
+
+NOT_SETTINGS = ("debug", "print_graph")
+
+
+def settings_of(args: argparse.Namespace) -> dict:
+    """The flags that define a run (for ``results.json`` and checkpoints)."""
+    return {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
+
+
+def new_results(script: str, args: argparse.Namespace, **figures) -> dict:
+    """``results.json``'s common head: the script's file name, its settings and floatX,
+    then ``figures``."""
+    import pytensor
+
+    return {"script": os.path.basename(script), "settings": settings_of(args),
+            "floatX": pytensor.config.floatX, **figures}
+
+
+def training_figures(history, compile_seconds: float) -> dict:
+    """What ``results.json`` records of every training run: per-epoch mean costs and seconds,
+    and the compile time."""
+    return {"epoch_costs": history.epoch_costs, "epoch_seconds": history.epoch_seconds,
+            "compile_seconds": compile_seconds}
+
+
+def check_batch_size(batch_size: int, n_rows: int, flag: str = "--batch-size",
+                     what: str = "training images") -> None:
+    """A minibatch cannot be larger than the data it is cut from."""
+    if batch_size > n_rows:
+        raise ValueError(f"{flag} {batch_size} is larger than the {n_rows} {what}")
+
+
+def load_datasets(args: argparse.Namespace, batch_size: int | None = None) -> list:
+    """``load_data(args.dataset)``: the tutorial's three splits as shared variables, after
+    checking that ``batch_size`` (default ``args.batch_size``) fits the training split."""
+    datasets = load_data(args.dataset)
+    batch_size = getattr(args, "batch_size", None) if batch_size is None else batch_size
+    if batch_size is not None:
+        check_batch_size(batch_size, datasets[0][0].get_value(borrow=True).shape[0])
+    return datasets
 
 
 def check_same_settings(saved: dict, current: dict, source: str) -> None:
@@ -118,6 +224,7 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
     return 0
 
 
-__all__ = ["DataError", "add_persistence_flags", "check_same_settings", "make_parser",
+__all__ = ["DataError", "add_persistence_flags", "add_training_flags", "training_figures", "check_batch_size", "check_same_settings",
+           "check_writable_folder", "load_datasets", "make_parser", "new_results", "parse_args",
            "positive_int", "positive_float", "fraction", "fraction_below_one", "open_fraction",
-           "non_negative_float", "run_script", "use_float32"]
+           "non_negative_float", "run_script", "settings_of", "use_float32"]

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
-from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
-from deeptutorial.checks import check_fraction, check_positive
-from deeptutorial.losses import LOSSES, reconstruction_loss
-from deeptutorial.persistence import SavesParams
+from deeptutorial.autoencoder import TiedAutoencoder
+from deeptutorial.checks import check_fraction
+from deeptutorial.optimizers import sgd
 
 
-def init_sigmoid_weights(numpy_rng: np.random.RandomState, n_in: int, n_out: int) -> np.ndarray:
-    """Uniform in +-4 sqrt(6 / (n_in + n_out)): Glorot's range, times 4 for the sigmoid."""
-    bound = 4 * np.sqrt(6.0 / (n_in + n_out))
-    return np.asarray(numpy_rng.uniform(low=-bound, high=bound, size=(n_in, n_out)),
-                      dtype=pytensor.config.floatX)
-
-
-def zeros_shared(n: int, name: str) -> pytensor.compile.SharedVariable:
-    return pytensor.shared(np.zeros(n, dtype=pytensor.config.floatX), name=name, borrow=True)
-
-
-class dA(SavesParams):
+class dA(TiedAutoencoder):
     """Denoising autoencoder with tied weights (Vincent et al., 2008).
 
     An input row ``x`` in [0, 1]^d is first corrupted into ``x~`` by zeroing each
@@ -37,46 +24,25 @@ class dA(SavesParams):
     ``L(x, z) = -sum_k [x_k log z_k + (1 - x_k) log(1 - z_k)]`` (or the squared error
     ``||x - z||^2``), averaged over the minibatch.
 
-    ``W``, ``bhid`` and ``bvis`` may be existing shared variables: the dA then trains
-    those very variables, which is how the SdA shares weights with its MLP layers.
+    The tutorial's arguments: ``numpy_rng`` draws the weights (and, first, the seed of the
+    noise generator when ``pytensor_rng``, the tutorial's ``theano_rng``, is not given);
+    ``input`` is the symbolic minibatch; ``W``, ``bhid`` and ``bvis`` may be existing shared
+    variables, which the dA then trains itself (how the SdA shares weights with its MLP).
+    ``corruption_level`` is the level ``cost_terms`` uses; ``get_cost_updates`` takes its
+    own, as in the tutorial.
     """
 
-    def __init__(self, numpy_rng: np.random.RandomState, pytensor_rng: RandomGeneratorSharedVariable | None = None,
-                 input: pt.TensorVariable | None = None, n_visible: int = 784, n_hidden: int = 500,
-                 W=None, bhid=None, bvis=None, loss: str = "cross_entropy"):
-        check_positive("n_visible", n_visible, integer=True)
-        check_positive("n_hidden", n_hidden, integer=True)
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        self.n_visible = n_visible
-        self.n_hidden = n_hidden
-        self.loss = loss
-        # The tutorial draws the noise seed from numpy_rng *before* W: keep that order.
-        if pytensor_rng is None:
-            pytensor_rng = shared_rng(seed=numpy_rng.randint(2 ** 30), name="noise_rng")
-        if W is None:
-            W = pytensor.shared(init_sigmoid_weights(numpy_rng, n_visible, n_hidden),
-                                name="W", borrow=True)
-        if bvis is None:
-            bvis = zeros_shared(n_visible, "b_prime")
-        if bhid is None:
-            bhid = zeros_shared(n_hidden, "b")
-        self.W = W
-        self.b = bhid  # hidden bias
-        self.b_prime = bvis  # visible bias
-        self.W_prime = self.W.T
-        self.pytensor_rng = pytensor_rng
-        self.x = pt.matrix("x") if input is None else input
-        self.params = [self.W, self.b, self.b_prime]
+    noisy = True
 
-    def named_params(self) -> dict:
-        return {"W": self.W, "b": self.b, "b_prime": self.b_prime}
-
-    def get_corrupted_input(self, input, corruption_level):
-        """Zero each entry of ``input`` with probability ``corruption_level`` (the
-        tutorial's method). PyTensor 3 random generators advance only through
-        explicit updates: use ``corrupt`` to get them too."""
-        return self.corrupt(input, corruption_level)[0]
+    def __init__(self, numpy_rng: np.random.RandomState,
+                 pytensor_rng: RandomGeneratorSharedVariable | None = None,
+                 input: pt.TensorVariable | None = None, n_visible: int = 784,
+                 n_hidden: int = 500, W=None, bhid=None, bvis=None,
+                 loss: str = "cross_entropy", corruption_level: float = 0.0):
+        check_fraction("corruption_level", corruption_level)
+        super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden, W=W,
+                         bhid=bhid, bvis=bvis, loss=loss, pytensor_rng=pytensor_rng)
+        self.corruption_level = corruption_level
 
     def corrupt(self, input, corruption_level):
         """The corrupted input and the noise generator's update, ``[(rng, next_rng)]``.
@@ -94,24 +60,21 @@ class dA(SavesParams):
         keep = pt.lt(u, 1 - corruption_level)
         return pt.switch(keep, input, 0).astype(input.dtype), [(self.pytensor_rng, next_rng)]
 
-    def get_hidden_values(self, input):
-        return pt.sigmoid(pt.dot(input, self.W) + self.b)
+    def get_corrupted_input(self, input, corruption_level):
+        """Zero each entry of ``input`` with probability ``corruption_level`` (the
+        tutorial's method). PyTensor 3 random generators advance only through
+        explicit updates: use ``corrupt`` to get them too."""
+        return self.corrupt(input, corruption_level)[0]
 
-    def get_reconstruction_logits(self, hidden):
-        """``y W' + b'``, the reconstruction before its sigmoid."""
-        return pt.dot(hidden, self.W_prime) + self.b_prime
-
-    def get_reconstructed_input(self, hidden):
-        return pt.sigmoid(self.get_reconstruction_logits(hidden))
+    def cost_terms(self, x=None, corruption_level=None) -> tuple[dict, list]:
+        """Reconstruct the clean ``x`` from the code of its corrupted copy."""
+        x = self.input_or_default(x)
+        level = self.corruption_level if corruption_level is None else corruption_level
+        tilde_x, rng_updates = self.corrupt(x, level)
+        return {"cost": self.reconstruction_cost(x, self.encode(tilde_x))}, rng_updates
 
     def get_cost_updates(self, corruption_level, learning_rate):
-        """Mean reconstruction cost of the minibatch ``self.x`` and one SGD step on ``params``."""
-        if isinstance(learning_rate, (int, float)):
-            check_positive("learning_rate", learning_rate)
-        tilde_x, rng_updates = self.corrupt(self.x, corruption_level)
-        # The loss reads z = get_reconstructed_input(y) through its logits (losses.py).
-        logits = self.get_reconstruction_logits(self.get_hidden_values(tilde_x))
-        cost = pt.mean(reconstruction_loss(self.loss, self.x, logits))
-        grads = pytensor.grad(cost, self.params)
-        updates = [(p, p - learning_rate * g) for p, g in zip(self.params, grads)]
-        return cost, updates + rng_updates
+        """The tutorial's method: the mean reconstruction cost of the minibatch ``self.x``
+        and the updates of one SGD step (and of the noise generator)."""
+        terms, rng_updates = self.cost_terms(corruption_level=corruption_level)
+        return terms["cost"], sgd(terms["cost"], self.params, learning_rate) + rng_updates

@@ -7,9 +7,9 @@ integer labels.
 
 Accepted sources (``dataset`` argument):
 
-* ``None``: the IDX files in the default data folder (``data/mnist`` of this
-  checkout, or ``$DEEPTUTORIAL_DATA``), downloaded there first if missing;
-* ``"sample"``: the small real MNIST sample shipped in ``data/mnist-sample``;
+* ``None``: the IDX files in the data folder (``default_data_dir()``: ``$DEEPTUTORIAL_DATA``,
+  else ``deeptutorial/mnist`` in the user's cache folder), downloaded there first if missing;
+* ``"sample"``: the small real MNIST sample shipped inside the package (``mnist_sample``);
 * a folder holding the four IDX files (gzipped or not);
 * the tutorial's pickle ``mnist.pkl.gz`` (loaded without running code).
 """
@@ -21,7 +21,6 @@ import hashlib
 import io
 import os
 import pickle
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -30,8 +29,10 @@ from typing import Callable
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_DIR = REPO_ROOT / "data" / "mnist-sample"
+from deeptutorial.results import write_atomically
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "mnist_sample"
+DATA_ENV = "DEEPTUTORIAL_DATA"
 
 # Names of the four IDX files, and the sha256 of their *uncompressed* bytes: a
 # mirror may recompress the .gz, but the IDX content of MNIST never changes.
@@ -64,9 +65,14 @@ class DataError(ValueError):
 
 
 def default_data_dir() -> Path:
-    """Where full MNIST is looked for and downloaded to."""
-    env = os.environ.get("DEEPTUTORIAL_DATA")
-    return Path(env) if env else REPO_ROOT / "data" / "mnist"
+    """Where full MNIST is looked for and downloaded to: the folder ``$DEEPTUTORIAL_DATA``
+    names, else ``deeptutorial/mnist`` in the user's cache folder (``$XDG_CACHE_HOME``,
+    by default ``~/.cache``)."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "deeptutorial" / "mnist"
 
 
 # --------------------------------------------------------------------------- IDX files
@@ -211,13 +217,13 @@ def download_mnist(dest: str | os.PathLike, mirrors: tuple[str, ...] = MIRRORS,
             except DataError:
                 pass  # partial or corrupt: fetch it again
         payload = _fetch_verified(f"{name}.gz", digest, mirrors, opener, retries, timeout)
-        _write_atomically(target, payload)
+        write_atomically(target, payload)
     return dest
 
 
 def _fetch_verified(filename: str, digest: str, mirrors: tuple[str, ...], opener: Opener,
                     retries: int, timeout: float) -> bytes:
-    failures = []
+    failures = {}  # mirror URL -> its last error: each mirror is named once
     for mirror in mirrors:
         url = mirror + filename
         for attempt in range(retries):
@@ -226,28 +232,16 @@ def _fetch_verified(filename: str, digest: str, mirrors: tuple[str, ...], opener
                     payload = response.read()
                 content = gzip.decompress(payload)
             except (OSError, EOFError, urllib.error.URLError) as exc:
-                failures.append(f"{url}: {exc}")
+                failures[url] = str(exc)
                 time.sleep(min(2 ** attempt, 4) * 0.1)
                 continue
             got = hashlib.sha256(content).hexdigest()
             if got != digest:
-                failures.append(f"{url}: sha256 {got}, expected {digest}")
+                failures[url] = f"sha256 {got}, expected {digest}"
                 break  # this mirror serves wrong content: do not retry it
             return payload
-    raise DataError(f"could not download {filename}: " + "; ".join(failures[-len(mirrors):]))
-
-
-def _write_atomically(target: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    raise DataError(f"could not download {filename}: "
+                    + "; ".join(f"{url}: {why}" for url, why in failures.items()))
 
 
 # --------------------------------------------------------------------------- entry points
@@ -276,7 +270,8 @@ def load_mnist(dataset: str | os.PathLike | None = None, download: bool = True) 
     if path.is_file():
         return load_pickle(path)
     raise DataError(f"dataset not found: {path} (expected a folder of MNIST IDX files, "
-                    f"an mnist.pkl.gz, 'sample', or nothing to use {default_data_dir()})")
+                    f"an mnist.pkl.gz, 'sample', or nothing to use {default_data_dir()}, "
+                    f"which ${DATA_ENV} sets)")
 
 
 def _missing_message(folder: Path, reason: str) -> str:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
-from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
-from deeptutorial.checks import check_positive
-from deeptutorial.dA import init_sigmoid_weights, zeros_shared
-from deeptutorial.losses import LOSSES, reconstruction_loss
-from deeptutorial.persistence import SavesParams
+from deeptutorial.autoencoder import UntiedAutoencoder
+from deeptutorial.checks import check_choice, check_non_negative
 
 NOISE_KINDS = ("gaussian", "dropout")
 
 
-class DenoisingAutoencoder(SavesParams):
+class DenoisingAutoencoder(UntiedAutoencoder):
     """One-hidden-layer autoencoder trained to undo noise added to its input.
 
     During training only, the input ``x`` is corrupted into ``x~`` by one of::
@@ -27,7 +23,7 @@ class DenoisingAutoencoder(SavesParams):
     (dropout zeroes each pixel with probability ``p`` and rescales the survivors so that
     E[x~] = x). The corrupted input is encoded and decoded with untied weights::
 
-        h = sigmoid(x~ W + b),     z = sigmoid(h W2 + b2)
+        h = sigmoid(x~ W + b),     z = sigmoid(h W_prime + b_prime)
 
     and the loss compares ``z`` with the *clean* ``x``: the cross-entropy
     ``-sum_k [x_k log z_k + (1 - x_k) log(1 - z_k)]`` or the squared error
@@ -35,40 +31,19 @@ class DenoisingAutoencoder(SavesParams):
     there is no noise: ``z = g(f(x))``.
     """
 
+    noisy = True
+
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  n_visible: int = 784, n_hidden: int = 500, noise: str = "gaussian",
                  noise_level: float = 0.5, loss: str = "cross_entropy",
                  pytensor_rng: RandomGeneratorSharedVariable | None = None):
-        check_positive("n_visible", n_visible, integer=True)
-        check_positive("n_hidden", n_hidden, integer=True)
-        if noise not in NOISE_KINDS:
-            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if noise == "dropout":
-            if not (isinstance(noise_level, (int, float)) and not isinstance(noise_level, bool)
-                    and 0 <= noise_level < 1):
-                raise ValueError(f"dropout noise_level must be in [0, 1), got {noise_level!r}")
-        elif not (isinstance(noise_level, (int, float)) and not isinstance(noise_level, bool)
-                  and 0 <= noise_level < float("inf")):
-            raise ValueError(f"gaussian noise_level must be >= 0, got {noise_level!r}")
-        self.n_visible, self.n_hidden = n_visible, n_hidden
-        self.noise, self.noise_level, self.loss = noise, float(noise_level), loss
-        if pytensor_rng is None:
-            pytensor_rng = shared_rng(seed=numpy_rng.randint(2 ** 30), name="noise_rng")
-        self.pytensor_rng = pytensor_rng
-        self.W = pytensor.shared(init_sigmoid_weights(numpy_rng, n_visible, n_hidden), name="W",
-                                 borrow=True)
-        self.b = zeros_shared(n_hidden, "b")
-        # The decoder's inputs are all positive codes: Glorot's range without the factor 4.
-        self.W2 = pytensor.shared(init_sigmoid_weights(numpy_rng, n_hidden, n_visible) / 4,
-                                  name="W2", borrow=True)
-        self.b2 = zeros_shared(n_visible, "b2")
-        self.x = pt.matrix("x") if input is None else input
-        self.params = [self.W, self.b, self.W2, self.b2]
-
-    def named_params(self) -> dict:
-        return {"W": self.W, "b": self.b, "W2": self.W2, "b2": self.b2}
+        check_choice("noise", noise, NOISE_KINDS)
+        check_non_negative(f"{noise} noise_level", noise_level)
+        if noise == "dropout" and not noise_level < 1:
+            raise ValueError(f"dropout noise_level must be in [0, 1), got {noise_level!r}")
+        super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden,
+                         loss=loss, pytensor_rng=pytensor_rng)
+        self.noise, self.noise_level = noise, float(noise_level)
 
     def add_noise(self, x, rng: RandomGeneratorSharedVariable | None = None):
         """The noisy input and the generator update ``[(rng, next_rng)]`` (training only).
@@ -87,27 +62,14 @@ class DenoisingAutoencoder(SavesParams):
         noisy = pt.switch(pt.lt(u, keep), x / keep, 0)
         return noisy.astype(x.dtype), [(rng, next_rng)]
 
-    def encode(self, x):
-        return pt.sigmoid(pt.dot(x, self.W) + self.b)
-
-    def decoder_logits(self, h):
-        return pt.dot(h, self.W2) + self.b2
-
-    def decode(self, h):
-        return pt.sigmoid(self.decoder_logits(h))
-
-    def reconstruct(self, x=None):
-        """The evaluation graph: no noise, ``z = decode(encode(x))``."""
-        return self.decode(self.encode(self.x if x is None else x))
-
-    def training_cost(self):
-        """Mean loss of the noisy minibatch ``self.x`` against the clean one, and the
+    def cost_terms(self, x=None) -> tuple[dict, list]:
+        """Mean loss of the noisy minibatch's reconstruction against the clean one, and the
         generator update the compiled training function must carry."""
-        noisy, rng_updates = self.add_noise(self.x)
-        logits = self.decoder_logits(self.encode(noisy))
-        return pt.mean(reconstruction_loss(self.loss, self.x, logits)), rng_updates
+        x = self.input_or_default(x)
+        noisy, rng_updates = self.add_noise(x)
+        return {"cost": self.reconstruction_cost(x, self.encode(noisy))}, rng_updates
 
-    def evaluation_cost(self):
+    def evaluation_cost(self, x=None):
         """Mean loss of the clean minibatch, without noise."""
-        logits = self.decoder_logits(self.encode(self.x))
-        return pt.mean(reconstruction_loss(self.loss, self.x, logits))
+        x = self.input_or_default(x)
+        return self.reconstruction_cost(x, self.encode(x))

@@ -6,8 +6,8 @@ import importlib.metadata
 import os
 import platform
 
-from deeptutorial import threaded_blas
-from deeptutorial.backend import VECTOR_MATH_FLAGS, cpu_model, mkl_ldflags, openblas_ldflags
+from deeptutorial import fastpath
+from deeptutorial.fastpath.blas import cpu_model, mkl_ldflags, openblas_ldflags
 
 
 def _version(package: str) -> str | None:
@@ -35,8 +35,10 @@ def backend_info() -> dict:
         "mode": str(pytensor.config.mode),
         "linker": linker,
         # PyTensor 3 resolves linker "auto" to Numba; Numba's matrix products call the
-        # BLAS that SciPy ships. deeptutorial.backend picks "cvm" (C) with OpenBLAS or MKL.
+        # BLAS that SciPy ships. deeptutorial.fastpath picks "cvm" (C) with OpenBLAS or MKL.
         "backend": "numba" if linker in ("auto", "numba") else linker,
+        "fast_path": ("on" if fastpath.enabled else
+                      f"off ({fastpath.SWITCH}=0)" if fastpath.switched_off() else "off"),
         "scipy_openblas32": _version("scipy-openblas32"),
         "mkl": _version("mkl"),
         "floatX": f"{pytensor.config.floatX} (the scripts switch to float32)",
@@ -66,10 +68,10 @@ def backend_info() -> dict:
     info["blas"] = blas
     if info["backend"] not in ("numba", "jax"):
         info["blas_threads"] = (
-            f"{threaded_blas.threads} (OpenMP, deeptutorial.threaded_blas; the BLAS itself: 1)"
-            if threaded_blas.registered else "the BLAS's own")
+            f"{fastpath.changes['blas_threads']} (OpenMP, deeptutorial.fastpath.threaded_blas; "
+            f"the BLAS itself: 1)" if "blas_threads" in fastpath.changes else "the BLAS's own")
     cxxflags = pytensor.config.gcc__cxxflags
-    if cxxflags == VECTOR_MATH_FLAGS:
+    if cxxflags and cxxflags == fastpath.changes.get("gcc__cxxflags"):
         cxxflags += " (set by deeptutorial: vectorised exp/log1p)"
     info["cxxflags"] = cxxflags or "(none)"
     return info

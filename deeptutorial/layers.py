@@ -7,8 +7,8 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.gradient import zero_grad
 
-from deeptutorial.checks import check_positive
-from deeptutorial.dA import init_sigmoid_weights, zeros_shared
+from deeptutorial.checks import check_choice, check_positive
+from deeptutorial.nn import init_sigmoid_weights, zeros_shared
 
 ACTIVATIONS = {"tanh": pt.tanh, "sigmoid": pt.sigmoid}
 
@@ -25,8 +25,7 @@ class HiddenLayer:
                  activation: str = "tanh"):
         check_positive("n_in", n_in, integer=True)
         check_positive("n_out", n_out, integer=True)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        check_choice("activation", activation, ACTIVATIONS)
         if W is None:
             values = init_sigmoid_weights(rng, n_in, n_out)
             if activation == "tanh":

@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
+from deeptutorial.autoencoder import UntiedAutoencoder
 from deeptutorial.checks import check_positive
-from deeptutorial.dA import zeros_shared
-from deeptutorial.persistence import SavesParams
+from deeptutorial.losses import mse
+from deeptutorial.nn import identity
 
 
-class LinearAutoencoder(SavesParams):
+class LinearAutoencoder(UntiedAutoencoder):
     """Autoencoder with no activation functions and a mean-squared-error loss.
 
     Each row ``x`` (``n_inputs`` values) is encoded and decoded by affine maps::
 
-        c = x W1 + b1            (the codings, n_codings < n_inputs values)
-        r = c W2 + b2            (the reconstruction)
+        c = x W + b                  (the codings, n_codings < n_inputs values)
+        r = c W_prime + b_prime      (the reconstruction)
 
     and the loss is ``mean over rows and columns of (r - x)^2``. Every reconstruction
-    ``r`` lies in the affine subspace ``b2 + rowspace(W2)`` of dimension ``n_codings``,
-    so the best such model projects the data orthogonally onto the ``n_codings``-
-    dimensional subspace that keeps the most variance: PCA's top principal directions
-    (Baldi & Hornik, 1989). The learnt ``W1`` and ``W2`` need not be orthonormal; only
-    the subspace spanned by the rows of ``W2`` is determined (``decoder_basis``).
+    ``r`` lies in the affine subspace ``b_prime + rowspace(W_prime)`` of dimension
+    ``n_codings``, so the best such model projects the data orthogonally onto the
+    ``n_codings``-dimensional subspace that keeps the most variance: PCA's top principal
+    directions (Baldi & Hornik, 1989). The learnt ``W`` and ``W_prime`` need not be
+    orthonormal; only the subspace spanned by the rows of ``W_prime`` is determined
+    (``decoder_basis``). Both start in Glorot's range for linear layers.
     """
+
+    activation = staticmethod(identity)
+    output_activation = staticmethod(identity)
 
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  n_inputs: int = 3, n_codings: int = 2):
@@ -34,34 +38,19 @@ class LinearAutoencoder(SavesParams):
         if n_codings >= n_inputs:
             raise ValueError(f"n_codings must be smaller than n_inputs ({n_inputs}) for an "
                              f"undercomplete autoencoder, got {n_codings!r}")
+        super().__init__(numpy_rng, input=input, n_visible=n_inputs, n_hidden=n_codings,
+                         encoder_scale=0.25, decoder_scale=0.25)
         self.n_inputs, self.n_codings = n_inputs, n_codings
-        floatX = pytensor.config.floatX
-        # Glorot-uniform weights for linear layers: +-sqrt(6 / (fan_in + fan_out)).
-        bound = np.sqrt(6.0 / (n_inputs + n_codings))
-        self.W1 = pytensor.shared(numpy_rng.uniform(-bound, bound, (n_inputs, n_codings))
-                                  .astype(floatX), name="W1", borrow=True)
-        self.b1 = zeros_shared(n_codings, "b1")
-        self.W2 = pytensor.shared(numpy_rng.uniform(-bound, bound, (n_codings, n_inputs))
-                                  .astype(floatX), name="W2", borrow=True)
-        self.b2 = zeros_shared(n_inputs, "b2")
-        self.x = pt.matrix("x") if input is None else input
-        self.codings = self.encode(self.x)
-        self.outputs = self.decode(self.codings)
-        self.cost = pt.mean((self.outputs - self.x) ** 2)
-        self.params = [self.W1, self.b1, self.W2, self.b2]
 
-    def named_params(self) -> dict:
-        return {"W1": self.W1, "b1": self.b1, "W2": self.W2, "b2": self.b2}
-
-    def encode(self, x):
-        return pt.dot(x, self.W1) + self.b1
-
-    def decode(self, codings):
-        return pt.dot(codings, self.W2) + self.b2
+    def cost_terms(self, x=None) -> tuple[dict, list]:
+        """The mean squared reconstruction error over rows and columns."""
+        x = self.input_or_default(x)
+        return {"cost": mse(self.reconstruct(x), x)}, []
 
     def decoder_basis(self) -> np.ndarray:
-        """An orthonormal basis (as columns, ``n_inputs x n_codings``) of the rows of ``W2``."""
-        return orthonormal_basis(self.W2.get_value().T)
+        """An orthonormal basis (as columns, ``n_inputs x n_codings``) of the rows of
+        ``W_prime``."""
+        return orthonormal_basis(self.W_prime.get_value().T)
 
 
 def orthonormal_basis(vectors: np.ndarray) -> np.ndarray:

@@ -12,10 +12,14 @@ def cross_entropy(x, logits):
 
     Computed as ``sum_k [softplus(a_k) - x_k a_k]`` (``a = logits``), the same value: it
     never takes log(0), and its gradient ``sigmoid(a) - x`` costs one exponential per
-    pixel, where PyTensor's rewrite of the log form keeps several (the dA step took 1.51
-    instead of 1.76 ms on one thread, ``docs/performance.md``).
+    pixel, where PyTensor's rewrite of the log form keeps several.
     """
     return pt.sum(pt.softplus(logits) - x * logits, axis=1)
+
+
+def mse(a, b):
+    """Mean over rows and columns of ``(a - b)^2``."""
+    return pt.mean((a - b) ** 2)
 
 
 def squared_error(x, z):

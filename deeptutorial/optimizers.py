@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -47,3 +49,61 @@ def adam(cost, params: list, learning_rate: float = 0.001, beta1: float = 0.9,
         updates += [(m_prev, m), (v_prev, v),
                     (p, (p - step * m / (pt.sqrt(v) + epsilon)).astype(p.dtype))]
     return updates
+
+
+class MovingAverage:
+    """An exponential moving average of ``params`` (Polyak averaging), less noisy than the
+    last step of a stochastic optimiser.
+
+    Add ``updates`` to the training function's updates: after every step
+    ``a <- decay a + (1 - decay) p``, starting from ``a = 0``. Read through ``values()``,
+    which divides by ``1 - decay^t`` so that early averages are not biased towards zero;
+    ``step()`` counts the calls (in Python: one update per call of the training function).
+    """
+
+    def __init__(self, params: list, decay: float):
+        if not 0 < decay < 1:
+            raise ValueError(f"decay must be in (0, 1), got {decay!r}")
+        self.params, self.decay = params, decay
+        self.averages = [pytensor.shared(np.zeros_like(p.get_value()), name=f"average_{p.name}")
+                         for p in params]
+        self.steps = 0
+        self.updates = [(a, (decay * a + (1 - decay) * p).astype(a.dtype))
+                        for a, p in zip(self.averages, params)]
+
+    def step(self) -> None:
+        """Count one call of the training function that carries ``updates``."""
+        self.steps += 1
+
+    def values(self) -> list[np.ndarray]:
+        """The bias-corrected averages, in the order of ``params``."""
+        correction = 1 - self.decay ** self.steps
+        return [(a.get_value() / correction).astype(a.dtype) for a in self.averages]
+
+    def assign(self) -> None:
+        """Give the parameters their averaged values for good."""
+        for p, value in zip(self.params, self.values()):
+            p.set_value(value)
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        """Give the parameters their averaged values inside the block, then restore them."""
+        saved = [p.get_value() for p in self.params]
+        self.assign()
+        try:
+            yield
+        finally:
+            for p, value in zip(self.params, saved):
+                p.set_value(value)
+
+
+def optimizer_state(updates: list, params: list) -> list:
+    """The shared variables an update list changes besides ``params`` (Adam's moments and
+    step count): what must be reset to start training afresh."""
+    return [var for var, _ in updates if all(var is not p for p in params)]
+
+
+def reset(variables: list) -> None:
+    """Set shared variables to zero (e.g. ``optimizer_state`` before a new run)."""
+    for var in variables:
+        var.set_value(np.zeros_like(var.get_value()))

@@ -6,41 +6,14 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.checks import check_positive
-from deeptutorial.dA import zeros_shared
-from deeptutorial.persistence import SavesParams
+from deeptutorial.autoencoder import Autoencoder
+from deeptutorial.checks import check_choice, check_layer_sizes, check_non_negative, \
+    check_positive
+from deeptutorial.losses import mse
+from deeptutorial.nn import ACTIVATIONS, elu, he_normal, l2_penalty, shared_floatX, zeros_shared
 
 
-def elu(a):
-    """Exponential linear unit: ``a`` for ``a > 0``, ``exp(a) - 1`` otherwise.
-
-    ``expm1`` sees only ``min(a, 0)``, so the branch not taken never overflows (an
-    infinite value there would turn the switch's gradient into NaN)."""
-    return pt.switch(pt.gt(a, 0), a, pt.expm1(pt.minimum(a, 0)))
-
-
-ACTIVATIONS = {"elu": elu, "linear": lambda a: a}
-
-
-def he_normal(numpy_rng: np.random.RandomState, n_in: int, n_out: int) -> np.ndarray:
-    """He (variance-scaling) initialisation: normal with variance ``2 / n_in``, so that
-    ReLU-like layers keep the scale of their inputs' second moment from layer to layer."""
-    return np.asarray(numpy_rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_out)),
-                      dtype=pytensor.config.floatX)
-
-
-def l2_penalty(weights: list) -> pt.TensorVariable:
-    """``sum_W ||W||^2 / 2`` over ``weights`` (TensorFlow's ``l2_loss``); biases are never in it."""
-    zero = pt.constant(0.0, dtype=pytensor.config.floatX)
-    return sum((pt.sum(W ** 2) / 2 for W in weights), zero)
-
-
-def mse(a, b) -> pt.TensorVariable:
-    """Mean over rows and columns of ``(a - b)^2``."""
-    return pt.mean((a - b) ** 2)
-
-
-class StackedAutoencoder(SavesParams):
+class StackedAutoencoder(Autoencoder):
     """A deep autoencoder symmetric about its coding layer, e.g. 784-300-150-300-784.
 
     With ``layer_sizes = (n_0, n_1, ..., n_K)`` (``n_0`` inputs, ``n_K`` codings) there
@@ -48,21 +21,21 @@ class StackedAutoencoder(SavesParams):
     each other::
 
         h_0 = x,        h_k = elu(h_{k-1} W_k + b_k)                  (encoder, h_K = codings)
-        g_K = h_K,      g_{k-1} = a_k(g_k V_k + c_k)                   (decoder, g_0 = output)
+        g_K = h_K,      g_{k-1} = a_k(g_k W'_k + b'_k)                 (decoder, g_0 = output)
 
-    where ``V_k`` maps ``n_k`` back to ``n_{k-1}`` values, ``a_k`` is ELU except for the
-    output layer (``a_1`` is linear by default: MNIST pixels are compared by MSE). Weights
-    start He-normal (variance ``2 / fan_in``), biases at zero. The loss is::
+    where ``W'_k`` (``W_prime[k - 1]``) maps ``n_k`` back to ``n_{k-1}`` values and ``a_k`` is
+    ELU except for the output layer (``a_1`` is linear by default: MNIST pixels are compared
+    by MSE). Weights start He-normal (variance ``2 / fan_in``), biases at zero. The cost is::
 
         mean((g_0 - x)^2) + l2_reg * sum ||W||^2 / 2
 
     with the sum over the *trainable* weight matrices. With ``tied=True`` the decoder
-    reuses the encoder's weights, ``V_k = W_k^T`` (the very same shared variable, seen
-    through a transpose, so there are no ``V_k`` to train or penalise); the biases
-    ``c_k`` stay separate and, like all biases, are never penalised.
+    reuses the encoder's weights, ``W'_k = W_k^T`` (the very same shared variable, seen
+    through a transpose, so there are no ``W'_k`` to train or penalise); the biases
+    ``b'_k`` stay separate and, like all biases, are never penalised.
 
     ``phase_cost(k)`` gives the greedy, one-autoencoder-at-a-time training of the
-    textbook in this same graph: phase ``k`` trains only ``W_k, b_k, V_k, c_k`` to
+    textbook in this same graph: phase ``k`` trains only ``W_k, b_k, W'_k, b'_k`` to
     reconstruct ``h_{k-1}`` through ``h_k`` (all lower layers frozen), optionally fed
     from a cached array of ``h_{k-1}`` instead of recomputing it.
     """
@@ -70,46 +43,30 @@ class StackedAutoencoder(SavesParams):
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  layer_sizes: tuple[int, ...] = (784, 300, 150), tied: bool = False,
                  l2_reg: float = 0.0001, output_activation: str = "linear"):
-        sizes = tuple(layer_sizes)
-        if len(sizes) < 2:
-            raise ValueError(f"layer_sizes needs the input size and at least one hidden layer, "
-                             f"got {layer_sizes!r}")
-        for n in sizes:
-            check_positive("layer size", n, integer=True)
-        if not (isinstance(l2_reg, (int, float)) and not isinstance(l2_reg, bool)
-                and 0 <= l2_reg < float("inf")):
-            raise ValueError(f"l2_reg must be a number >= 0, got {l2_reg!r}")
-        if output_activation not in ACTIVATIONS:
-            raise ValueError(f"output_activation must be one of {sorted(ACTIVATIONS)}, got "
-                             f"{output_activation!r}")
+        sizes = check_layer_sizes(layer_sizes)
+        check_non_negative("l2_reg", l2_reg)
+        check_choice("output_activation", output_activation, ("linear", "elu"))
         self.layer_sizes, self.tied, self.l2_reg = sizes, tied, float(l2_reg)
         self.output_activation = output_activation
         K = len(sizes) - 1
-        self.W = [pytensor.shared(he_normal(numpy_rng, sizes[k - 1], sizes[k]), name=f"W{k}",
-                                  borrow=True) for k in range(1, K + 1)]
+        self.W = [shared_floatX(he_normal(numpy_rng, sizes[k - 1], sizes[k]), f"W{k}")
+                  for k in range(1, K + 1)]
         self.b = [zeros_shared(sizes[k], f"b{k}") for k in range(1, K + 1)]
         if tied:
-            self.V = [W.T for W in self.W]
+            self.W_prime = [W.T for W in self.W]
         else:
-            self.V = [pytensor.shared(he_normal(numpy_rng, sizes[k], sizes[k - 1]), name=f"V{k}",
-                                      borrow=True) for k in range(1, K + 1)]
-        self.c = [zeros_shared(sizes[k - 1], f"c{k}") for k in range(1, K + 1)]
+            self.W_prime = [shared_floatX(he_normal(numpy_rng, sizes[k], sizes[k - 1]),
+                                          f"W_prime{k}") for k in range(1, K + 1)]
+        self.b_prime = [zeros_shared(sizes[k - 1], f"b_prime{k}") for k in range(1, K + 1)]
         self.x = pt.matrix("x") if input is None else input
-        self.hidden = self.encode_all(self.x)  # [h_1, ..., h_K]
-        self.codings = self.hidden[-1]
-        self.outputs = self.decode(self.codings)
-        self.reconstruction_loss = mse(self.outputs, self.x)
-        self.weights = list(self.W) + ([] if tied else list(self.V))  # trainable matrices
-        self.cost = self.reconstruction_loss + self.l2_reg * l2_penalty(self.weights)
-        self.params = self.weights + list(self.b) + list(self.c)
+        self.hidden = self.encode_all(self.x)  # [h_1, ..., h_K] of self.x
+        self.weights = list(self.W) + ([] if tied else list(self.W_prime))  # trainable
+        self.params = self.weights + list(self.b) + list(self.b_prime)
 
     @property
     def n_layers(self) -> int:
         """``K``: the number of encoder layers (the decoder has as many)."""
         return len(self.W)
-
-    def named_params(self) -> dict:
-        return {p.name: p for p in self.params}
 
     def encoder_layer(self, k: int, h):
         """``h_k`` from ``h_{k-1}`` (``k`` counts from 1)."""
@@ -118,7 +75,7 @@ class StackedAutoencoder(SavesParams):
     def decoder_layer(self, k: int, g):
         """``g_{k-1}`` from ``g_k``: ELU, except the output layer (``k = 1``)."""
         activation = ACTIVATIONS[self.output_activation if k == 1 else "elu"]
-        return activation(pt.dot(g, self.V[k - 1]) + self.c[k - 1])
+        return activation(pt.dot(g, self.W_prime[k - 1]) + self.b_prime[k - 1])
 
     def encode_all(self, x) -> list:
         hidden, h = [], x
@@ -127,11 +84,22 @@ class StackedAutoencoder(SavesParams):
             hidden.append(h)
         return hidden
 
+    def encode(self, x):
+        """The codings ``h_K``."""
+        return self.encode_all(x)[-1]
+
     def decode(self, codings):
         g = codings
         for k in range(self.n_layers, 0, -1):
             g = self.decoder_layer(k, g)
         return g
+
+    def cost_terms(self, x=None) -> tuple[dict, list]:
+        """``cost`` (MSE plus the L2 penalty) and its ``reconstruction`` part (the MSE)."""
+        x = self.input_or_default(x)
+        reconstruction = mse(self.reconstruct(x), x)
+        return {"cost": reconstruction + self.l2_reg * l2_penalty(self.weights),
+                "reconstruction": reconstruction}, []
 
     def phase_cost(self, k: int, input=None) -> tuple[pt.TensorVariable, list]:
         """Cost and trainable parameters of greedy phase ``k`` (1-based).
@@ -139,21 +107,21 @@ class StackedAutoencoder(SavesParams):
         The phase reconstructs ``h_{k-1}`` (``x`` for ``k = 1``) through encoder layer
         ``k`` and decoder layer ``k`` alone::
 
-            mean((a_k(elu(h_{k-1} W_k + b_k) V_k + c_k) - h_{k-1})^2)
-                + l2_reg (||W_k||^2 + ||V_k||^2) / 2
+            mean((a_k(elu(h_{k-1} W_k + b_k) W'_k + b'_k) - h_{k-1})^2)
+                + l2_reg (||W_k||^2 + ||W'_k||^2) / 2
 
         ``input`` replaces ``h_{k-1}`` (e.g. a matrix of cached outputs of the frozen
-        layers below); by default it is computed from ``self.x``. Only ``W_k, b_k, V_k,
-        c_k`` are returned as parameters, so the layers below stay frozen.
+        layers below); by default it is computed from ``self.x``. Only ``W_k, b_k, W'_k,
+        b'_k`` are returned as parameters, so the layers below stay frozen.
         """
         if not (isinstance(k, int) and 1 <= k <= self.n_layers):
             raise ValueError(f"phase must be an integer in 1..{self.n_layers}, got {k!r}")
         if input is None:
             input = self.x if k == 1 else self.hidden[k - 2]
         output = self.decoder_layer(k, self.encoder_layer(k, input))
-        weights = [self.W[k - 1]] + ([] if self.tied else [self.V[k - 1]])
+        weights = [self.W[k - 1]] + ([] if self.tied else [self.W_prime[k - 1]])
         cost = mse(output, input) + self.l2_reg * l2_penalty(weights)
-        return cost, weights + [self.b[k - 1], self.c[k - 1]]
+        return cost, weights + [self.b[k - 1], self.b_prime[k - 1]]
 
     def copy_layer_from(self, k: int, shallow: "StackedAutoencoder") -> None:
         """Put the one-hidden-layer autoencoder ``shallow``'s weights into layer pair ``k``:
@@ -164,10 +132,11 @@ class StackedAutoencoder(SavesParams):
                              f"{shallow.layer_sizes!r}")
         self.W[k - 1].set_value(shallow.W[0].get_value())
         self.b[k - 1].set_value(shallow.b[0].get_value())
-        self.c[k - 1].set_value(shallow.c[0].get_value())
+        self.b_prime[k - 1].set_value(shallow.b_prime[0].get_value())
         if not self.tied:
-            V = shallow.V[0].get_value() if not shallow.tied else shallow.W[0].get_value().T
-            self.V[k - 1].set_value(np.ascontiguousarray(V))
+            W_prime = (shallow.W[0].get_value().T if shallow.tied
+                       else shallow.W_prime[0].get_value())
+            self.W_prime[k - 1].set_value(np.ascontiguousarray(W_prime))
 
 
 def activation_maximisation(model: StackedAutoencoder, layer: int, units: list[int],

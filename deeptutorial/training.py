@@ -18,10 +18,38 @@ DIVERGENCE_FACTOR = 100.0
 
 def batch_indices(n_batches: int) -> list[np.ndarray]:
     """Minibatch indices ``0..n_batches-1`` as 0-d int64 arrays, the form in which a compiled
-    function takes an ``lscalar`` as it is; a Python number is converted on every call
-    (``docs/performance.md``: 0.05 of the 0.44 ms SdA pretraining step at batch size 1, for
-    its three inputs)."""
+    function takes an ``lscalar`` as it is; a Python number would be converted on every call,
+    a noticeable part of a batch-size-1 step."""
     return [np.asarray(i, dtype=np.int64) for i in range(n_batches)]
+
+
+def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, data_y=None,
+                 name: str | None = None) -> tuple[Callable[[np.ndarray], object], float]:
+    """``(step, seconds)``: ``step(index)`` computes ``outputs`` on minibatch ``index`` of the
+    shared ``data_x`` (and ``data_y``), standing in for the symbolic ``x`` (and ``y``), and
+    applies ``updates``; ``seconds`` is the time PyTensor took to compile it.
+
+    The minibatches are cut by ``data.minibatch`` in ``givens``, as the tutorial did, so the
+    data stay in shared variables and the batch size is a static shape of the graph.
+    """
+    import pytensor
+    import pytensor.tensor as pt
+
+    from deeptutorial.data import minibatch
+
+    index = pt.lscalar("index")
+    givens = {x: minibatch(data_x, index, batch_size)}
+    if y is not None:
+        givens[y] = minibatch(data_y, index, batch_size)
+    start = time.perf_counter()
+    step = pytensor.function([index], outputs, updates=updates, givens=givens,
+                             rebuild_strict=False, name=name)
+    return step, time.perf_counter() - start
+
+
+def n_batches(data, batch_size: int) -> int:
+    """Whole minibatches of ``batch_size`` rows in the shared array ``data``."""
+    return data.get_value(borrow=True).shape[0] // batch_size
 
 
 class NonFiniteCost(FloatingPointError):

@@ -1,4 +1,4 @@
-"""Turning weight matrices into images: the tutorial's ``tile_raster_images``."""
+"""Turning weights and digits into images: the tutorial's ``tile_raster_images`` and friends."""
 
 from __future__ import annotations
 
@@ -83,3 +83,36 @@ def side_by_side(images: list[np.ndarray], gap: int = 8, fill: int = 255) -> np.
     for im in images:
         parts += [im, spacer]
     return np.concatenate(parts[:-1], axis=1)
+
+
+def image_shape(n_pixels: int) -> tuple[int, int]:
+    """The side x side shape of square images of ``n_pixels`` (MNIST: 28 x 28)."""
+    side = int(round(np.sqrt(n_pixels)))
+    if side * side != n_pixels:
+        raise ValueError(f"rows of {n_pixels} values are not square images")
+    return side, side
+
+
+def filters_image(W: np.ndarray, tiles: tuple[int, int] = (10, 10)) -> np.ndarray:
+    """The first ``tiles[0] * tiles[1]`` filters (columns of ``W``, one per hidden unit) as
+    square tiles, each scaled to the full grey range: how the tutorials show what a layer
+    learnt."""
+    W = np.asarray(W)
+    return tile_raster_images(W.T, img_shape=image_shape(W.shape[0]), tile_shape=tiles,
+                              tile_spacing=(1, 1))
+
+
+def digits_image(rows: np.ndarray, per_row: int = 10, spacing: int = 1) -> np.ndarray:
+    """Images (pixel values in [0, 1], one per row of ``rows``) laid out ``per_row`` to a
+    line, unscaled, so that the grey levels are the model's own."""
+    rows = np.asarray(rows)
+    n_lines = -(-len(rows) // per_row)
+    return tile_raster_images(rows, img_shape=image_shape(rows.shape[1]),
+                              tile_shape=(n_lines, per_row), tile_spacing=(spacing, spacing),
+                              scale_rows_to_unit_interval=False)
+
+
+def in_chunks(fn, data: np.ndarray, size: int = 1000) -> np.ndarray:
+    """``fn`` applied to ``data`` ``size`` rows at a time, the results joined: for
+    evaluating a compiled function on a whole split without one huge call."""
+    return np.concatenate([fn(data[i:i + size]) for i in range(0, len(data), size)])

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
+from deeptutorial.autoencoder import Autoencoder
 from deeptutorial.checks import check_positive
-from deeptutorial.dA import zeros_shared
 from deeptutorial.losses import cross_entropy
-from deeptutorial.persistence import SavesParams
+from deeptutorial.nn import elu, gaussian_kl, he_normal, shared_floatX, zeros_shared
 
 
-def elu(a):
-    """The exponential linear unit: ``a`` where positive, ``exp(a) - 1`` elsewhere."""
-    return pt.switch(a > 0, a, pt.expm1(pt.minimum(a, 0)))
-
-
-def latent_loss(mean, gamma):
-    """Per-example KL divergence of N(mean, exp(gamma)) from N(0, I), a vector:
-    ``0.5 * sum_j (exp(gamma_j) + mean_j^2 - 1 - gamma_j)``."""
-    return 0.5 * pt.sum(pt.exp(gamma) + mean ** 2 - 1 - gamma, axis=1)
-
-
-class VAE(SavesParams):
+class VAE(Autoencoder):
     """Variational autoencoder with a Gaussian code and a Bernoulli decoder.
 
     The encoder (ELU hidden layers) maps an input row ``x`` in [0, 1]^d to the mean
@@ -58,32 +46,26 @@ class VAE(SavesParams):
             pytensor_rng = shared_rng(seed=numpy_rng.randint(2 ** 30), name="vae_rng")
         self.pytensor_rng = pytensor_rng
         self.x = pt.matrix("x") if input is None else input
-        self._named = {}
+        self.params = []
 
         def layer(name: str, n_in: int, n_out: int, scale: float):
-            # He initialisation (normal, std sqrt(scale / n_in)); biases at zero.
-            values = numpy_rng.normal(0, np.sqrt(scale / n_in), (n_in, n_out))
-            W = pytensor.shared(np.asarray(values, dtype=pytensor.config.floatX),
-                                name=f"W_{name}", borrow=True)
-            b = zeros_shared(n_out, f"b_{name}")
-            self._named[f"W_{name}"], self._named[f"b_{name}"] = W, b
+            # He initialisation (normal, variance scale / n_in); biases at zero.
+            W = shared_floatX(he_normal(numpy_rng, n_in, n_out, scale), f"W{name}")
+            b = zeros_shared(n_out, f"b{name}")
+            self.params += [W, b]
             return W, b
 
         sizes = [n_visible, *self.hidden_sizes]
-        self.encoder = [layer(f"enc{i}", a, b, 2.0) for i, (a, b) in
-                        enumerate(zip(sizes[:-1], sizes[1:]))]
-        self.mean_layer = layer("mean", sizes[-1], n_latent, 1.0)
-        self.gamma_layer = layer("gamma", sizes[-1], n_latent, 0.1)
-        back = [n_latent, *reversed(self.hidden_sizes)]
-        self.decoder = [layer(f"dec{i}", a, b, 2.0) for i, (a, b) in
-                        enumerate(zip(back[:-1], back[1:]))]
-        self.output_layer = layer("out", back[-1], n_visible, 1.0)
-        self.params = list(self._named.values())
+        self.encoder = [layer(str(k), a, b, 2.0) for k, (a, b) in
+                        enumerate(zip(sizes[:-1], sizes[1:]), start=1)]
+        self.mean_layer = layer("_mean", sizes[-1], n_latent, 1.0)
+        self.gamma_layer = layer("_gamma", sizes[-1], n_latent, 0.1)
+        back = [n_latent, *reversed(self.hidden_sizes), n_visible]
+        decoder = [layer(f"_prime{k}", a, b, 2.0 if k < len(back) - 1 else 1.0) for k, (a, b)
+                   in enumerate(zip(back[:-1], back[1:]), start=1)]
+        self.decoder, self.output_layer = decoder[:-1], decoder[-1]
 
-    def named_params(self) -> dict:
-        return dict(self._named)
-
-    def encode(self, x):
+    def encode_distribution(self, x):
         """``(mean, gamma)`` of q(z|x), ``gamma = log(sigma^2)``."""
         h = x
         for W, b in self.encoder:
@@ -97,6 +79,10 @@ class VAE(SavesParams):
         eps = eps.astype(mean.dtype)
         return mean + pt.exp(0.5 * gamma) * eps, [(self.pytensor_rng, next_rng)]
 
+    def encode(self, x):
+        """The code of ``x``: the mean of q(z|x)."""
+        return self.encode_distribution(x)[0]
+
     def decoder_logits(self, z):
         h = z
         for W, b in self.decoder:
@@ -107,21 +93,14 @@ class VAE(SavesParams):
         """Pixel probabilities ``sigmoid(logits)`` of p(x|z)."""
         return pt.sigmoid(self.decoder_logits(z))
 
-    def neg_elbo_terms(self, x=None):
-        """Per-example reconstruction and latent losses (vectors), with one reparameterised
-        draw of ``z``, and the generator update that the compiled function must carry."""
-        x = self.x if x is None else x
-        mean, gamma = self.encode(x)
+    def cost_terms(self, x=None) -> tuple[dict, list]:
+        """The mean negative ELBO ``cost`` (nats per example), its ``reconstruction`` and
+        ``latent`` (KL) parts, with one reparameterised draw of ``z`` per example, and the
+        generator update that the compiled function must carry."""
+        x = self.input_or_default(x)
+        mean, gamma = self.encode_distribution(x)
         z, rng_updates = self.sample_code(mean, gamma)
-        return cross_entropy(x, self.decoder_logits(z)), latent_loss(mean, gamma), \
-            rng_updates
-
-    def cost(self, x=None):
-        """Mean negative ELBO of the minibatch (nats per example) and the generator update."""
-        reconstruction, latent, rng_updates = self.neg_elbo_terms(x)
-        return pt.mean(reconstruction + latent), rng_updates
-
-    def reconstruct(self, x=None):
-        """Deterministic reconstruction: decode the mean code (no noise)."""
-        x = self.x if x is None else x
-        return self.decode(self.encode(x)[0])
+        reconstruction = pt.mean(cross_entropy(x, self.decoder_logits(z)))
+        latent = pt.mean(gaussian_kl(mean, gamma))
+        return {"cost": reconstruction + latent, "reconstruction": reconstruction,
+                "latent": latent}, rng_updates

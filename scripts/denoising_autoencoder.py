@@ -1,6 +1,6 @@
 """Train denoising autoencoders on MNIST with Gaussian and with dropout input noise.
 
-    python scripts/denoising_autoencoder.py --dataset ../shared/data/mnist
+    python scripts/denoising_autoencoder.py
 
 trains one autoencoder per noise kind (noise in training only), prints each epoch's mean
 training cost, measures the noise-free reconstruction error on the test set, and writes
@@ -11,107 +11,93 @@ of the noisy versions), ``denoising_side_by_side.png`` and ``results.json`` into
 
 from __future__ import annotations
 
+import argparse
 import sys
-import time
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 
-from deeptutorial import load_data, tile_raster_images
-from deeptutorial.cli import fraction_below_one, make_parser, positive_float, positive_int, \
-    run_script, use_float32
+from deeptutorial.cli import add_training_flags, fraction_below_one, load_datasets, make_parser, \
+    new_results, parse_args, positive_float, positive_int, run_script
 from deeptutorial.denoising_autoencoder import NOISE_KINDS, DenoisingAutoencoder
 from deeptutorial.losses import LOSSES
 from deeptutorial.optimizers import adam
 from deeptutorial.results import save_image, write_results
-from deeptutorial.training import train
-from deeptutorial.utils import side_by_side
+from deeptutorial.training import compile_step, n_batches, train
+from deeptutorial.utils import digits_image, in_chunks, side_by_side
 
 
-def parse_args(argv: list[str] | None):
+def flags() -> argparse.ArgumentParser:
     parser = make_parser(__doc__.splitlines()[0], output_folder="denoising_autoencoder_plots",
                          seed=123)
+    add_training_flags(parser, epochs=10, batch_size=100, learning_rate=0.001, optimiser="Adam",
+                       n_hidden=500)
     parser.add_argument("--noise", choices=NOISE_KINDS, nargs="+", default=list(NOISE_KINDS),
                         help="noise kinds to train with, one autoencoder each")
     parser.add_argument("--gaussian-std", type=positive_float, default=0.5,
                         help="standard deviation of the Gaussian noise added to each pixel")
     parser.add_argument("--dropout-rate", type=fraction_below_one, default=0.3,
                         help="probability that dropout noise zeroes a pixel")
-    parser.add_argument("--epochs", type=positive_int, default=10)
-    parser.add_argument("--batch-size", type=positive_int, default=100)
-    parser.add_argument("--learning-rate", type=positive_float, default=0.001,
-                        help="Adam's step size")
-    parser.add_argument("--n-hidden", type=positive_int, default=500)
-    parser.add_argument("--loss", choices=LOSSES, default="cross_entropy")
+    parser.add_argument("--loss", choices=LOSSES, default="cross_entropy",
+                        help="reconstruction loss")
     parser.add_argument("--n-shown", type=positive_int, default=10,
                         help="test digits shown in each image")
-    return parser.parse_args(argv)
+    return parser
 
 
-def train_one(kind: str, args, train_set_x, test_x: np.ndarray, side: int, run: dict):
+def train_one(kind: str, args, train_set_x, test_x: np.ndarray, run: dict):
     """Train the autoencoder of one noise kind; fill ``run``; return its image."""
-    n_train, n_visible = train_set_x.get_value(borrow=True).shape
     level = args.gaussian_std if kind == "gaussian" else args.dropout_rate
-    index, x = pt.lscalar("index"), pt.matrix("x")
+    x = pt.matrix("x")
     model = DenoisingAutoencoder(numpy_rng=np.random.RandomState(args.seed), input=x,
-                                 n_visible=n_visible, n_hidden=args.n_hidden, noise=kind,
-                                 noise_level=level, loss=args.loss)
+                                 n_visible=train_set_x.get_value(borrow=True).shape[1],
+                                 n_hidden=args.n_hidden, noise=kind, noise_level=level,
+                                 loss=args.loss)
     cost, rng_updates = model.training_cost()
-    start = time.perf_counter()
-    step = pytensor.function(
-        [index], cost, updates=adam(cost, model.params, args.learning_rate) + rng_updates,
-        givens={x: train_set_x[index * args.batch_size: (index + 1) * args.batch_size]})
+    step, run["compile_seconds"] = compile_step(
+        cost, adam(cost, model.params, args.learning_rate) + rng_updates, x, train_set_x,
+        args.batch_size, name=f"train_{kind}")
     reconstruct = pytensor.function([x], model.reconstruct(x))
     # Noise for the pictures comes from its own generator, not the training stream.
     noisy_x, noise_updates = model.add_noise(x, shared_rng(seed=args.seed + 1))
     make_noisy = pytensor.function([x], noisy_x, updates=noise_updates)
-    run["compile_seconds"] = time.perf_counter() - start
 
     print(f"--- {kind} noise, level {level:g} ---")
-    history = train(step, n_train // args.batch_size, args.epochs)
+    history = train(step, n_batches(train_set_x, args.batch_size), args.epochs)
     print(f"The {kind} noise code ran for {sum(history.epoch_seconds) / 60:.2f}m",
           file=sys.stderr)
-    test_z = np.concatenate([reconstruct(test_x[i:i + 1000]) for i in range(0, len(test_x), 1000)])
     shown = test_x[:args.n_shown]
     noisy = make_noisy(shown)
     run.update(noise_level=level, epoch_costs=history.epoch_costs,
                epoch_seconds=history.epoch_seconds,
-               test_mse=float(np.mean((test_x - test_z) ** 2)),
+               test_mse=float(np.mean((test_x - in_chunks(reconstruct, test_x)) ** 2)),
                noisy_test_mse=float(np.mean((test_x[:len(noisy)] - reconstruct(noisy)) ** 2)))
     print(f"test MSE without noise: {run['test_mse']:.5f}")
     # Rows: clean digits, noisy inputs (clipped to [0, 1] for display), their reconstructions.
-    rows = np.concatenate([shown, np.clip(noisy, 0, 1), reconstruct(noisy)])
-    image = tile_raster_images(rows, img_shape=(side, side), tile_shape=(3, len(shown)),
-                               tile_spacing=(1, 1), scale_rows_to_unit_interval=False)
+    image = digits_image(np.concatenate([shown, np.clip(noisy, 0, 1), reconstruct(noisy)]),
+                         per_row=len(shown))
     run["image"] = save_image(args.output_folder, f"denoising_{kind}.png", image)
     return image
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    use_float32()
-    (train_set_x, _), _, (test_set_x, _) = load_data(args.dataset)
-    n_train, n_visible = train_set_x.get_value(borrow=True).shape
-    if args.batch_size > n_train:
-        raise ValueError(f"--batch-size {args.batch_size} is larger than the {n_train} "
-                         f"training images")
+    args = parse_args(flags(), argv)
+    (train_set_x, _), _, (test_set_x, _) = load_datasets(args)
     test_x = test_set_x.get_value()
     if args.n_shown > len(test_x):
         raise ValueError(f"--n-shown {args.n_shown} is more than the {len(test_x)} test images")
-    side = int(round(np.sqrt(n_visible)))
     kinds = list(dict.fromkeys(args.noise))
-    settings = {k: v for k, v in vars(args).items() if k != "debug"}
     runs: dict[str, dict] = {}
-    images = [train_one(kind, args, train_set_x, test_x, side, runs.setdefault(kind, {}))
+    images = [train_one(kind, args, train_set_x, test_x, runs.setdefault(kind, {}))
               for kind in kinds]
-    results = {"script": "denoising_autoencoder.py", "settings": settings,
-               "floatX": pytensor.config.floatX, "n_train": n_train, "n_test": len(test_x),
-               "test_mse": {kind: runs[kind]["test_mse"] for kind in kinds},
-               "test_mse_note": "mean over test images and pixels of (x - z)^2, "
-                                "reconstructing the clean x without noise",
-               "runs": runs}
+    results = new_results(
+        __file__, args, n_train=train_set_x.get_value(borrow=True).shape[0],
+        n_test=len(test_x), test_mse={kind: runs[kind]["test_mse"] for kind in kinds},
+        test_mse_note="mean over test images and pixels of (x - z)^2, reconstructing the "
+                      "clean x without noise",
+        runs=runs)
     if len(images) > 1:
         results["side_by_side_image"] = save_image(args.output_folder,
                                                    "denoising_side_by_side.png",

@@ -11,37 +11,39 @@ top-2 principal directions. It writes ``data_and_codings.png`` and ``results.jso
 
 from __future__ import annotations
 
+import argparse
 import sys
-import time
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.cli import make_parser, positive_float, positive_int, run_script, use_float32
-from deeptutorial.linear_autoencoder import LinearAutoencoder, pca_basis, \
-    principal_angles_degrees
+from deeptutorial.cli import check_batch_size, make_parser, new_results, parse_args, \
+    positive_float, positive_int, run_script
+from deeptutorial.linear_autoencoder import LinearAutoencoder, pca_basis, principal_angles_degrees
+from deeptutorial.nn import shared_floatX
 from deeptutorial.optimizers import adam
 from deeptutorial.plotting import scatter_plot
 from deeptutorial.results import save_image, write_results
-from deeptutorial.training import train
+from deeptutorial.training import compile_step, train
 from deeptutorial.utils import side_by_side
 
 
-def parse_args(argv: list[str] | None):
+def flags() -> argparse.ArgumentParser:
     parser = make_parser(__doc__.splitlines()[0], output_folder="linear_autoencoder_pca_plots",
                          seed=42)
     parser.add_argument("--n-points", type=positive_int, default=500,
                         help="points in the synthetic 3-D data set")
     parser.add_argument("--noise", type=positive_float, default=0.1,
                         help="standard deviation of the noise off the plane")
-    parser.add_argument("--epochs", type=positive_int, default=3000)
+    parser.add_argument("--epochs", type=positive_int, default=3000, help="training epochs")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="minibatch size (default: the whole data set)")
-    parser.add_argument("--learning-rate", type=positive_float, default=0.01)
+    parser.add_argument("--learning-rate", type=positive_float, default=0.01,
+                        help="Adam's step size")
     parser.add_argument("--log-every", type=positive_int, default=500,
                         help="print the cost every this many epochs")
-    return parser.parse_args(argv)
+    return parser
 
 
 def make_tilted_sheet(rng: np.random.RandomState, n_points: int, noise: float) -> np.ndarray:
@@ -60,24 +62,18 @@ def make_tilted_sheet(rng: np.random.RandomState, n_points: int, noise: float) -
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    use_float32()
+    args = parse_args(flags(), argv)
     rng = np.random.RandomState(args.seed)
     data = make_tilted_sheet(rng, args.n_points, args.noise)
     batch_size = args.batch_size or args.n_points
-    if batch_size > args.n_points:
-        raise ValueError(f"--batch-size {batch_size} is larger than the {args.n_points} points")
-    n_batches = args.n_points // batch_size
-    data_x = pytensor.shared(data.astype(pytensor.config.floatX), borrow=True)
+    check_batch_size(batch_size, args.n_points, what="points")
 
-    index, x = pt.lscalar("index"), pt.matrix("x")
+    x = pt.matrix("x")
     model = LinearAutoencoder(rng, input=x, n_inputs=3, n_codings=2)
-    start = time.perf_counter()
-    step = pytensor.function(
-        [index], model.cost,
-        updates=adam(model.cost, model.params, learning_rate=args.learning_rate),
-        givens={x: data_x[index * batch_size: (index + 1) * batch_size]})
-    compile_seconds = time.perf_counter() - start
+    cost, _ = model.training_cost()
+    step, compile_seconds = compile_step(
+        cost, adam(cost, model.params, learning_rate=args.learning_rate), x,
+        shared_floatX(data, "data"), batch_size, name="train_linear")
 
     epochs_logged = iter(range(args.epochs))
 
@@ -86,10 +82,9 @@ def main(argv: list[str] | None = None) -> dict:
         if epoch % args.log_every == 0 or epoch == args.epochs - 1:
             print(line)
 
-    history = train(step, n_batches, args.epochs, log=log,
+    history = train(step, args.n_points // batch_size, args.epochs, log=log,
                     log_format="Training epoch {epoch}, cost {cost:.6f}")
-    encode = pytensor.function([x], model.codings)
-    codings = encode(data.astype(pytensor.config.floatX))
+    codings = pytensor.function([x], model.encode(x))(data.astype(pytensor.config.floatX))
 
     pca = pca_basis(data, 2)
     angles = principal_angles_degrees(model.decoder_basis(), pca)
@@ -109,16 +104,13 @@ def main(argv: list[str] | None = None) -> dict:
                            xlabel="x1", ylabel="x3"),
               scatter_plot(codings, colors=colours, title="learnt 2-D codings",
                            xlabel="coding 1", ylabel="coding 2")]
-    settings = {k: v for k, v in vars(args).items() if k not in ("debug", "dataset")}
-    results = {
-        "script": "linear_autoencoder_pca.py", "settings": settings,
-        "floatX": pytensor.config.floatX, "n_points": args.n_points,
-        "principal_angles_degrees": angles.tolist(),
-        "final_mse": history.epoch_costs[-1], "pca_rank2_mse": pca_mse,
-        "epoch_costs": history.epoch_costs, "train_seconds": sum(history.epoch_seconds),
-        "compile_seconds": compile_seconds,
-        "image": save_image(args.output_folder, "data_and_codings.png", side_by_side(panels)),
-    }
+    results = new_results(
+        __file__, args, n_points=args.n_points, principal_angles_degrees=angles.tolist(),
+        final_mse=history.epoch_costs[-1], pca_rank2_mse=pca_mse,
+        epoch_costs=history.epoch_costs, train_seconds=sum(history.epoch_seconds),
+        compile_seconds=compile_seconds,
+        image=save_image(args.output_folder, "data_and_codings.png", side_by_side(panels)))
+    results["settings"].pop("dataset", None)  # no MNIST is read
     write_results(args.output_folder, results)
     return results
 

@@ -1,6 +1,6 @@
 """Stacked autoencoder 784-300-150-300-784 on MNIST, trained four ways.
 
-    python scripts/stacked_autoencoder.py --dataset ../shared/data/mnist
+    python scripts/stacked_autoencoder.py
 
 The variants (``--variants``, all by default) are
   all_at_once          the whole network trained as one, untied weights
@@ -16,6 +16,7 @@ It writes ``results.json`` (``test_mse`` per variant), ``reconstructions.png``,
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -23,55 +24,48 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial import load_data, tile_raster_images
-from deeptutorial.cli import make_parser, non_negative_float, positive_float, positive_int, \
-    run_script, use_float32
+from deeptutorial.cli import load_datasets, make_parser, new_results, non_negative_float, \
+    parse_args, positive_float, positive_int, run_script
 from deeptutorial.optimizers import adam
 from deeptutorial.results import save_image, write_results
 from deeptutorial.stacked_autoencoder import StackedAutoencoder, activation_maximisation
-from deeptutorial.training import train
+from deeptutorial.training import compile_step, n_batches, train
+from deeptutorial.utils import filters_image, image_shape, tile_raster_images
 
 VARIANTS = ("all_at_once", "tied", "separate_graphs", "single_graph_phases")
 
 
-def parse_args(argv: list[str] | None):
+def flags() -> argparse.ArgumentParser:
     parser = make_parser(__doc__.splitlines()[0], output_folder="stacked_autoencoder_plots",
                          seed=42)
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="which ways of training to run")
     parser.add_argument("--hidden-sizes", type=positive_int, nargs=2, default=[300, 150],
-                        metavar=("N_HIDDEN1", "N_CODINGS"))
+                        metavar=("N_HIDDEN1", "N_CODINGS"), help="hidden and coding units")
     parser.add_argument("--epochs", type=positive_int, default=4,
                         help="epochs for the variants trained all at once")
     parser.add_argument("--phase-epochs", type=positive_int, default=4,
                         help="epochs of each phase for the one-at-a-time variants")
-    parser.add_argument("--batch-size", type=positive_int, default=150)
-    parser.add_argument("--learning-rate", type=positive_float, default=0.002)
-    parser.add_argument("--l2-reg", type=non_negative_float, default=0.00001)
+    parser.add_argument("--batch-size", type=positive_int, default=150, help="minibatch size")
+    parser.add_argument("--learning-rate", type=positive_float, default=0.002,
+                        help="Adam's step size")
+    parser.add_argument("--l2-reg", type=non_negative_float, default=0.00001,
+                        help="weight of the L2 penalty on the trained weights")
     parser.add_argument("--units", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5, 6, 7],
                         help="coding units whose most exciting images are shown")
     parser.add_argument("--top-images", type=positive_int, default=10,
                         help="training images shown per chosen coding unit")
     parser.add_argument("--ascent-steps", type=positive_int, default=300,
                         help="gradient-ascent steps of the activation maximisation")
-    args = parser.parse_args(argv)
-    bad = [u for u in args.units if not 0 <= u < args.hidden_sizes[1]]
-    if bad:
-        parser.error(f"argument --units: expected indices in 0..{args.hidden_sizes[1] - 1}, "
-                     f"got {bad[0]}")
-    return args
+    return parser
 
 
 def fit(cost, params: list, x, data, args, name: str) -> dict:
     """Train ``params`` on ``cost`` by Adam over minibatches of the shared ``data``."""
-    n_batches = data.get_value(borrow=True).shape[0] // args.batch_size
-    index = pt.lscalar("index")
-    start = time.perf_counter()
-    step = pytensor.function(
-        [index], cost, updates=adam(cost, params, learning_rate=args.learning_rate),
-        givens={x: data[index * args.batch_size: (index + 1) * args.batch_size]})
-    compile_seconds = time.perf_counter() - start
+    step, compile_seconds = compile_step(cost, adam(cost, params, args.learning_rate), x, data,
+                                         args.batch_size, name=name)
     epochs = args.epochs if name in ("all_at_once", "tied") else args.phase_epochs
-    history = train(step, n_batches, epochs,
+    history = train(step, n_batches(data, args.batch_size), epochs,
                     log_format=f"{name}: epoch {{epoch}}, cost {{cost:.5f}}")
     return {"epoch_costs": history.epoch_costs, "epoch_seconds": history.epoch_seconds,
             "compile_seconds": compile_seconds}
@@ -94,18 +88,20 @@ def train_variant(variant: str, args, train_x, rng: np.random.RandomState) -> tu
     if variant in ("all_at_once", "tied"):
         model = StackedAutoencoder(rng, input=x, layer_sizes=sizes, tied=variant == "tied",
                                    l2_reg=args.l2_reg)
-        log["training"] = fit(model.cost, model.params, x, train_x, args, variant)
+        log["training"] = fit(model.training_cost()[0], model.params, x, train_x, args, variant)
     elif variant == "separate_graphs":
         # Phase 1: a 784-300-784 autoencoder in its own graph, linear output.
         outer = StackedAutoencoder(rng, input=x, layer_sizes=sizes[:2], l2_reg=args.l2_reg)
-        log["phase1"] = fit(outer.cost, outer.params, x, train_x, args, f"{variant} phase 1")
+        log["phase1"] = fit(outer.training_cost()[0], outer.params, x, train_x, args,
+                            f"{variant} phase 1")
         # Phase 2: a 300-150-300 autoencoder trained on phase 1's hidden outputs, ELU output
         # (in the stacked network that layer feeds the next one, so it keeps its ELU).
         h1 = pytensor.shared(hidden_values(outer, train_x), borrow=True)
         x2 = pt.matrix("h1")
         inner = StackedAutoencoder(rng, input=x2, layer_sizes=sizes[1:], l2_reg=args.l2_reg,
                                    output_activation="elu")
-        log["phase2"] = fit(inner.cost, inner.params, x2, h1, args, f"{variant} phase 2")
+        log["phase2"] = fit(inner.training_cost()[0], inner.params, x2, h1, args,
+                            f"{variant} phase 2")
         model = StackedAutoencoder(rng, input=x, layer_sizes=sizes, l2_reg=args.l2_reg)
         model.copy_layer_from(1, outer)
         model.copy_layer_from(2, inner)
@@ -123,18 +119,15 @@ def train_variant(variant: str, args, train_x, rng: np.random.RandomState) -> tu
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    use_float32()
-    (train_x, _), _, (test_x, _) = load_data(args.dataset)
+    parser = flags()
+    args = parse_args(parser, argv)
+    bad = [u for u in args.units if not 0 <= u < args.hidden_sizes[1]]
+    if bad:
+        parser.error(f"argument --units: expected indices in 0..{args.hidden_sizes[1] - 1}, "
+                     f"got {bad[0]}")
+    (train_x, _), _, (test_x, _) = load_datasets(args)
     n_train, n_visible = train_x.get_value(borrow=True).shape
-    if args.batch_size > n_train:
-        raise ValueError(f"--batch-size {args.batch_size} is larger than the {n_train} "
-                         f"training images")
-    side = int(round(np.sqrt(n_visible)))
-    settings = {k: v for k, v in vars(args).items() if k != "debug"}
-    results = {"script": "stacked_autoencoder.py", "settings": settings,
-               "floatX": pytensor.config.floatX, "n_train": n_train, "test_mse": {},
-               "variants": {}, "images": {}}
+    results = new_results(__file__, args, n_train=n_train, test_mse={}, variants={}, images={})
     digits = test_x.get_value(borrow=True)[:10]
     rows = [digits]
     models = {}
@@ -144,33 +137,32 @@ def main(argv: list[str] | None = None) -> dict:
         model, log = train_variant(variant, args, train_x, rng)
         log["seconds"] = time.perf_counter() - start
         models[variant] = model
-        test_mse = float(pytensor.function([], model.reconstruction_loss,
+        test_mse = float(pytensor.function([], model.cost_terms()[0]["reconstruction"],
                                            givens={model.x: test_x})())
         print(f"{variant}: test MSE {test_mse:.5f} ({log['seconds']:.0f} s)")
         results["test_mse"][variant] = test_mse
         results["variants"][variant] = log
-        rows.append(pytensor.function([model.x], model.outputs)(digits))
+        rows.append(pytensor.function([model.x], model.reconstruct())(digits))
         results["images"][f"features_layer1_{variant}"] = save_image(
             args.output_folder, f"features_layer1_{variant}.png",
-            tile_raster_images(model.W[0].get_value().T, img_shape=(side, side),
-                               tile_shape=(10, 10), tile_spacing=(1, 1)))
+            filters_image(model.W[0].get_value()))
 
     # Originals (first row) above each variant's reconstructions, in --variants order.
     results["reconstruction_rows"] = ["original"] + list(args.variants)
     results["images"]["reconstructions"] = save_image(
         args.output_folder, "reconstructions.png",
-        tile_raster_images(np.concatenate(rows), img_shape=(side, side),
+        tile_raster_images(np.concatenate(rows), img_shape=image_shape(n_visible),
                            tile_shape=(len(rows), 10), tile_spacing=(2, 2)))
 
     # Features of chosen coding units, for the first variant trained.
     model = models[args.variants[0]]
     results["feature_variant"] = args.variants[0]
-    codings = pytensor.function([], model.codings, givens={model.x: train_x})()
+    codings = pytensor.function([], model.encode(model.x), givens={model.x: train_x})()
     images = train_x.get_value(borrow=True)
     top = np.argsort(-codings[:, args.units], axis=0)[:args.top_images].T  # (units, top)
     results["images"]["top_activating"] = save_image(
         args.output_folder, "top_activating_images.png",
-        enlarge(tile_raster_images(images[top.ravel()], img_shape=(side, side),
+        enlarge(tile_raster_images(images[top.ravel()], img_shape=image_shape(n_visible),
                                    tile_shape=(len(args.units), args.top_images),
                                    tile_spacing=(2, 2))))
     start = np.random.RandomState(args.seed).uniform(0.0, 0.2, (len(args.units), n_visible))
@@ -178,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
                                      n_steps=args.ascent_steps)
     results["images"]["activation_maximisation"] = save_image(
         args.output_folder, "activation_maximisation.png",
-        enlarge(tile_raster_images(dreamt, img_shape=(side, side),
+        enlarge(tile_raster_images(dreamt, img_shape=image_shape(n_visible),
                                    tile_shape=(1, len(args.units)), tile_spacing=(2, 2)), 3))
     write_results(args.output_folder, results)
     return results

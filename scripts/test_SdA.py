@@ -1,6 +1,6 @@
 """The SdA tutorial: greedy layer-wise pretraining, then fine-tuning with early stopping.
 
-    python scripts/test_SdA.py --dataset ../shared/data/mnist
+    python scripts/test_SdA.py
 
 pretrains three denoising autoencoders (1000-1000-1000 units, corruption 0.1/0.2/0.3) one
 after the other, fine-tunes the stack as an MLP classifier, and writes ``results.json`` and
@@ -9,6 +9,7 @@ the first layer's filters into ``--output-folder``. The tutorial reached 1.30% t
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -16,48 +17,47 @@ from pathlib import Path
 import numpy as np
 import pytensor
 
-from deeptutorial import SdA, load_data, tile_raster_images
-from deeptutorial.cli import add_persistence_flags, check_same_settings, fraction, make_parser, \
-    positive_float, positive_int, run_script, use_float32
+from deeptutorial import SdA
+from deeptutorial.cli import add_persistence_flags, check_same_settings, fraction, load_datasets, \
+    make_parser, new_results, parse_args, positive_float, positive_int, run_script, settings_of
 from deeptutorial.persistence import load_checkpoint, save_checkpoint
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import EarlyStopping, FinetuneLog, TrainingInterrupted, TrainingLog, \
-    stop_on_interrupt, train, train_with_early_stopping
+    n_batches, stop_on_interrupt, train, train_with_early_stopping
+from deeptutorial.utils import filters_image
 
 
-def parse_args(argv: list[str] | None):
+def flags() -> argparse.ArgumentParser:
     parser = make_parser(__doc__.splitlines()[0], output_folder="SdA_plots", seed=89677)
-    parser.add_argument("--pretraining-epochs", type=positive_int, default=15)
+    parser.add_argument("--pretraining-epochs", type=positive_int, default=15,
+                        help="pretraining epochs of each layer")
     parser.add_argument("--training-epochs", type=positive_int, default=1000,
                         help="most fine-tuning epochs (early stopping usually ends sooner)")
-    parser.add_argument("--batch-size", type=positive_int, default=1)
-    parser.add_argument("--pretrain-lr", type=positive_float, default=0.001)
-    parser.add_argument("--finetune-lr", type=positive_float, default=0.1)
-    parser.add_argument("--hidden-layers", type=positive_int, nargs="+", default=[1000, 1000, 1000])
-    parser.add_argument("--corruption-levels", type=fraction, nargs="+", default=[0.1, 0.2, 0.3])
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="minibatch size")
+    parser.add_argument("--pretrain-lr", type=positive_float, default=0.001,
+                        help="SGD step size of pretraining")
+    parser.add_argument("--finetune-lr", type=positive_float, default=0.1,
+                        help="SGD step size of fine-tuning")
+    parser.add_argument("--hidden-layers", type=positive_int, nargs="+", default=[1000, 1000, 1000],
+                        help="units of each hidden layer")
+    parser.add_argument("--corruption-levels", type=fraction, nargs="+", default=[0.1, 0.2, 0.3],
+                        help="pretraining corruption of each layer")
     parser.add_argument("--patience-epochs", type=positive_float, default=10,
                         help="initial patience, in epochs of minibatches")
     parser.add_argument("--cached-pretraining", action="store_true",
                         help="pretrain each layer on a stored array of the clean outputs of the "
                              "layer below instead of recomputing them at every step")
     add_persistence_flags(parser)
-    args = parser.parse_args(argv)
-    if args.resume and not args.checkpoint_dir:
-        parser.error("--resume needs --checkpoint-dir")
-    if len(args.hidden_layers) != len(args.corruption_levels):
-        parser.error(f"--hidden-layers {args.hidden_layers} and --corruption-levels "
-                     f"{args.corruption_levels} need one value per layer")
-    return args
+    return parser
 
 
-def filters_image(sda: SdA, side: int) -> np.ndarray:
-    return tile_raster_images(sda.sigmoid_layers[0].W.get_value(borrow=True).T,
-                              img_shape=(side, side), tile_shape=(10, 10), tile_spacing=(1, 1))
+def first_layer_filters(sda: SdA) -> np.ndarray:
+    return filters_image(sda.sigmoid_layers[0].W.get_value(borrow=True))
 
 
 def pretrain(sda: SdA, args, train_set_x, histories: list[TrainingLog], save, stop) -> None:
     """Greedy layer-wise pretraining, resuming the layers ``histories`` say are unfinished."""
-    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // args.batch_size
+    n_train_batches = n_batches(train_set_x, args.batch_size)
     print("... getting the pretraining functions")
     fns = sda.pretraining_functions(train_set_x, args.batch_size, cached=args.cached_pretraining)
     print("... pre-training the model")
@@ -80,17 +80,16 @@ def pretrain(sda: SdA, args, train_set_x, histories: list[TrainingLog], save, st
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    use_float32()
-    datasets = load_data(args.dataset)
+    parser = flags()
+    args = parse_args(parser, argv)
+    if len(args.hidden_layers) != len(args.corruption_levels):
+        parser.error(f"--hidden-layers {args.hidden_layers} and --corruption-levels "
+                     f"{args.corruption_levels} need one value per layer")
+    datasets = load_datasets(args)
     train_set_x = datasets[0][0]
     n_train, n_ins = train_set_x.get_value(borrow=True).shape
-    if args.batch_size > n_train:
-        raise ValueError(f"--batch-size {args.batch_size} is larger than the {n_train} "
-                         f"training images")
-    n_train_batches = n_train // args.batch_size
-    side = int(round(np.sqrt(n_ins)))
-    settings = {k: v for k, v in vars(args).items() if k != "debug"}
+    n_train_batches = n_batches(train_set_x, args.batch_size)
+    settings = settings_of(args)
 
     print("... building the model")
     numpy_rng = np.random.RandomState(args.seed)
@@ -98,15 +97,14 @@ def main(argv: list[str] | None = None) -> dict:
               n_outs=10, corruption_levels=args.corruption_levels)
     train_fn, valid_score, test_score = sda.build_finetune_functions(
         datasets, batch_size=args.batch_size, learning_rate=args.finetune_lr)
-    results = {"script": "test_SdA.py", "settings": settings, "floatX": pytensor.config.floatX,
-               "n_train": n_train}
+    results = new_results(__file__, args, n_train=n_train)
     if args.load_model:
         sda.load_params(Path(args.load_model) / "model.npz")
         print(f"Loaded {Path(args.load_model) / 'model.npz'}: no training")
         results.update(validation_error_percent=100 * float(np.mean(valid_score())),
                        test_error_percent=100 * float(np.mean(test_score())),
                        filters_image=save_image(args.output_folder, "filters_layer0.png",
-                                                filters_image(sda, side)))
+                                                first_layer_filters(sda)))
         print(f"validation error {results['validation_error_percent']:f} %, "
               f"test error {results['test_error_percent']:f} %")
         write_results(args.output_folder, results)
@@ -145,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
             pretrain(sda, args, train_set_x, histories, save, stop)
             if not finetune.epochs and not finetune.minibatch:
                 results["filters_image_pretrained"] = save_image(
-                    args.output_folder, "filters_layer0_pretrained.png", filters_image(sda, side))
+                    args.output_folder, "filters_layer0_pretrained.png", first_layer_filters(sda))
             print(f"The pretraining code ran for "
                   f"{sum(sum(h.epoch_seconds) for h in histories) / 60:.2f}m", file=sys.stderr)
             print("... finetuning the model")
@@ -165,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"with test performance {100 * finetune.test_error:f} %")
     print(f"The training code ran for {results['finetuning_seconds'] / 60:.2f}m", file=sys.stderr)
     results["filters_image"] = save_image(args.output_folder, "filters_layer0.png",
-                                          filters_image(sda, side))
+                                          first_layer_filters(sda))
     if args.save_model:
         results["model"] = sda.save_params(Path(args.output_folder) / "model.npz").name
     write_results(args.output_folder, results)

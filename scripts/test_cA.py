@@ -1,6 +1,6 @@
 """The cA tutorial: train a contractive autoencoder on MNIST and draw its filters.
 
-    python scripts/test_cA.py --dataset ../shared/data/mnist
+    python scripts/test_cA.py
 
 prints, per epoch, the mean reconstruction cross-entropy and the mean Frobenius norm of the
 encoder's Jacobian (as the Theano tutorial did), and writes ``cA_filters.png`` and
@@ -9,57 +9,44 @@ encoder's Jacobian (as the Theano tutorial did), and writes ``cA_filters.png`` a
 
 from __future__ import annotations
 
+import argparse
 import sys
-import time
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial import load_data, tile_raster_images
 from deeptutorial.cA import cA
-from deeptutorial.cli import make_parser, non_negative_float, positive_float, positive_int, \
-    run_script, use_float32
+from deeptutorial.cli import add_training_flags, load_datasets, make_parser, new_results, \
+    non_negative_float, parse_args, run_script, training_figures
 from deeptutorial.results import save_image, write_results
-from deeptutorial.training import train
+from deeptutorial.training import compile_step, n_batches, train
+from deeptutorial.utils import filters_image
 
 
-def parse_args(argv: list[str] | None):
+def flags() -> argparse.ArgumentParser:
     parser = make_parser(__doc__.splitlines()[0], output_folder="cA_plots", seed=123)
-    parser.add_argument("--epochs", type=positive_int, default=20)
-    parser.add_argument("--batch-size", type=positive_int, default=10)
-    parser.add_argument("--learning-rate", type=positive_float, default=0.01)
+    add_training_flags(parser, epochs=20, batch_size=10, learning_rate=0.01, n_hidden=500)
     parser.add_argument("--contraction-level", type=non_negative_float, default=0.1,
                         help="weight of the squared Frobenius norm of the Jacobian")
-    parser.add_argument("--n-hidden", type=positive_int, default=500)
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    use_float32()
-    train_set_x = load_data(args.dataset)[0][0]
+    args = parse_args(flags(), argv)
+    train_set_x = load_datasets(args)[0][0]
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
-    if args.batch_size > n_train:
-        raise ValueError(f"--batch-size {args.batch_size} is larger than the {n_train} "
-                         f"training images")
-    side = int(round(np.sqrt(n_visible)))
-    settings = {k: v for k, v in vars(args).items() if k != "debug"}
 
-    index, x = pt.lscalar("index"), pt.matrix("x")
+    x = pt.matrix("x")
     ca = cA(numpy_rng=np.random.RandomState(args.seed), input=x, n_visible=n_visible,
             n_hidden=args.n_hidden)
     outputs, updates = ca.get_cost_updates(args.contraction_level, args.learning_rate)
-    start = time.perf_counter()
-    train_ca = pytensor.function(
-        [index], outputs, updates=updates,
-        givens={x: train_set_x[index * args.batch_size: (index + 1) * args.batch_size]})
-    compile_seconds = time.perf_counter() - start
+    train_ca, compile_seconds = compile_step(outputs, updates, x, train_set_x, args.batch_size,
+                                             name="train_cA")
 
     reconstruction, jacobian = [], []  # this epoch's per-minibatch terms
     epoch_reconstruction, epoch_jacobian_norm = [], []
 
-    def step(i: int) -> float:
+    def step(i) -> float:
         cost, rec, jac = train_ca(i)
         reconstruction.append(float(rec))
         jacobian.append(float(jac))
@@ -74,20 +61,18 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"    reconstruction cost {epoch_reconstruction[-1]:.4f}, "
               f"jacobian norm {epoch_jacobian_norm[-1]:.4f}")
 
-    history = train(step, n_train // args.batch_size, args.epochs, on_epoch_end=end_epoch)
+    history = train(step, n_batches(train_set_x, args.batch_size), args.epochs,
+                    on_epoch_end=end_epoch)
     print(f"The cA code ran for {sum(history.epoch_seconds) / 60:.2f}m", file=sys.stderr)
 
-    filters = tile_raster_images(ca.W.get_value(borrow=True).T, img_shape=(side, side),
-                                 tile_shape=(10, 10), tile_spacing=(1, 1))
-    results = {"script": "test_cA.py", "settings": settings, "floatX": pytensor.config.floatX,
-               "n_train": n_train,
-               "epoch_costs": history.epoch_costs,
-               "epoch_reconstruction_costs": epoch_reconstruction,
-               "epoch_jacobian_norms": epoch_jacobian_norm,
-               "jacobian_norm_note": "per epoch, the mean over minibatches of "
-                                     "sqrt(mean over the minibatch of ||dh/dx||_F^2)",
-               "epoch_seconds": history.epoch_seconds, "compile_seconds": compile_seconds,
-               "filters_image": save_image(args.output_folder, "cA_filters.png", filters)}
+    results = new_results(
+        __file__, args, n_train=n_train, **training_figures(history, compile_seconds),
+        epoch_reconstruction_costs=epoch_reconstruction,
+        epoch_jacobian_norms=epoch_jacobian_norm,
+        jacobian_norm_note="per epoch, the mean over minibatches of sqrt(mean over the "
+                           "minibatch of ||dh/dx||_F^2)",
+        filters_image=save_image(args.output_folder, "cA_filters.png",
+                                 filters_image(ca.W.get_value(borrow=True))))
     write_results(args.output_folder, results)
     return results
 

@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-FULL_MNIST = Path(os.environ.get("MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
+# Full MNIST: the folder $DEEPTUTORIAL_DATA names (as for the library and the benchmarks),
+# else the project's shared data folder beside the checkout.
+FULL_MNIST = Path(os.environ.get("DEEPTUTORIAL_DATA") or REPO.parent / "shared" / "data" / "mnist")
 
 
 @pytest.fixture
@@ -25,4 +27,4 @@ def float64():
 
 needs_full_mnist = pytest.mark.skipif(
     not (FULL_MNIST / "train-images-idx3-ubyte.gz").is_file(),
-    reason=f"full MNIST not found in {FULL_MNIST} (set MNIST_DIR to run this test)")
+    reason=f"full MNIST not found in {FULL_MNIST} (set DEEPTUTORIAL_DATA to run this test)")

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -11,8 +12,9 @@ from pytensor.compile.mode import Mode
 from pytensor.tensor.blas import Gemm
 
 import deeptutorial  # noqa: F401  (configures the backend)
-from deeptutorial import backend
-from deeptutorial.backend import blas_choice, mkl_ldflags, openblas_ldflags, vector_math_flags
+from deeptutorial.fastpath import blas, compiler
+from deeptutorial.fastpath.blas import blas_choice, mkl_ldflags, openblas_ldflags
+from deeptutorial.fastpath.compiler import vector_math_flags
 from deeptutorial.info import slow_path_reason
 from deeptutorial.losses import cross_entropy, reconstruction_loss
 
@@ -22,7 +24,8 @@ SHOW_CONFIG = ("import json, pytensor, deeptutorial; "
 
 
 def config_in_subprocess(pytensor_flags: str | None, **env_changes) -> tuple[str, str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTENSOR_FLAGS", "DEEPTUTORIAL_BLAS")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTENSOR_FLAGS", "DEEPTUTORIAL_BLAS", "DEEPTUTORIAL_FASTPATH")}
     if pytensor_flags is not None:
         env["PYTENSOR_FLAGS"] = pytensor_flags
     env.update(env_changes)
@@ -46,22 +49,22 @@ def test_import_chooses_c_with_a_blas_unless_the_user_chose():
 
 
 def test_blas_choice_prefers_mkl_on_intel_and_follows_the_variable(monkeypatch):
-    monkeypatch.setattr(backend, "mkl_ldflags", lambda: "-lmkl")
-    monkeypatch.setattr(backend, "openblas_ldflags", lambda: "-lopenblas")
+    monkeypatch.setattr(blas, "mkl_ldflags", lambda: "-lmkl")
+    monkeypatch.setattr(blas, "openblas_ldflags", lambda: "-lopenblas")
     monkeypatch.delenv("DEEPTUTORIAL_BLAS", raising=False)
     for vendor, choice in [("GenuineIntel", "mkl"), ("AuthenticAMD", "openblas"), ("", "openblas")]:
-        monkeypatch.setattr(backend, "cpu_vendor", lambda vendor=vendor: vendor)
+        monkeypatch.setattr(blas, "cpu_vendor", lambda vendor=vendor: vendor)
         assert blas_choice() == choice
     monkeypatch.setenv("DEEPTUTORIAL_BLAS", "mkl")
     assert blas_choice() == "mkl"
-    monkeypatch.setattr(backend, "cpu_vendor", lambda: "GenuineIntel")
+    monkeypatch.setattr(blas, "cpu_vendor", lambda: "GenuineIntel")
     monkeypatch.setenv("DEEPTUTORIAL_BLAS", "OpenBLAS")
     assert blas_choice() == "openblas"
     # a BLAS that is not installed is not chosen, even when asked for
-    monkeypatch.setattr(backend, "mkl_ldflags", lambda: None)
+    monkeypatch.setattr(blas, "mkl_ldflags", lambda: None)
     monkeypatch.setenv("DEEPTUTORIAL_BLAS", "mkl")
     assert blas_choice() == "openblas"
-    monkeypatch.setattr(backend, "openblas_ldflags", lambda: None)
+    monkeypatch.setattr(blas, "openblas_ldflags", lambda: None)
     assert blas_choice() is None
 
 
@@ -189,10 +192,10 @@ def test_march_flags_found_once_are_reused_by_later_processes(tmp_path):
         return json.loads(out.strip().splitlines()[-1])
 
     assert run(None) is None  # nothing found: nothing written
-    assert not list(tmp_path.rglob(backend.MARCH_FILE))
+    assert not list(tmp_path.rglob(compiler.MARCH_FILE))
     assert run(["-march=testcpu"]) is None
     assert run(["-march=other"]) == ["-march=testcpu"]
-    [saved] = tmp_path.rglob(backend.MARCH_FILE)
+    [saved] = tmp_path.rglob(compiler.MARCH_FILE)
     saved.write_text("{not json")
     assert run(["-march=again"]) is None
     assert run(None) == ["-march=again"]
@@ -202,11 +205,49 @@ def test_march_flags_found_once_are_reused_by_later_processes(tmp_path):
 
 
 def test_march_key_follows_the_cpu_and_the_compiler(monkeypatch):
-    monkeypatch.setattr(backend, "_cpuinfo_lines", lambda: ["model name : A", "flags : avx2"])
-    key = backend.march_key()
-    assert key == backend.march_key()
-    monkeypatch.setattr(backend, "_cpuinfo_lines", lambda: ["model name : A", "flags : avx512f"])
-    assert backend.march_key() != key
-    other_compiler = backend.march_key()
+    monkeypatch.setattr(compiler, "_cpuinfo_lines", lambda: ["model name : A", "flags : avx2"])
+    key = compiler.march_key()
+    assert key == compiler.march_key()
+    monkeypatch.setattr(compiler, "_cpuinfo_lines", lambda: ["model name : A", "flags : avx512f"])
+    assert compiler.march_key() != key
+    other_compiler = compiler.march_key()
     with pytensor.config.change_flags(cxx="clang++-that-is-not-there"):
-        assert backend.march_key() != other_compiler
+        assert compiler.march_key() != other_compiler
+
+
+WHOLE_CONFIG = ("import sys, pytensor; {before}; print(str(pytensor.config), file=sys.stderr); "
+                "print(pytensor.config.linker, pytensor.config.gcc__cxxflags, "
+                "sorted(pytensor.compile.optdb.__db__))")
+
+
+def python_with(code: str, **env_changes) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTENSOR_FLAGS", "DEEPTUTORIAL_BLAS", "DEEPTUTORIAL_FASTPATH")}
+    env.update(env_changes, PYTHONHASHSEED="0")  # PyTensor prints sets of options
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True)
+
+
+def test_the_switch_leaves_pytensor_untouched():
+    """DEEPTUTORIAL_FASTPATH=0: the same config and rewrites as without deeptutorial.
+    (Broken by deleting the switch's check in fastpath.enable: the linker becomes cvm.)"""
+    plain = python_with(WHOLE_CONFIG.format(before="pass"))
+    switched_off = python_with(WHOLE_CONFIG.format(before="import deeptutorial"),
+                               DEEPTUTORIAL_FASTPATH="0")
+    assert switched_off.stdout == plain.stdout
+    # every config value, as PyTensor prints them (less the objects' addresses)
+    assert re.sub(r" at 0x[0-9a-f]+", "", switched_off.stderr) == \
+        re.sub(r" at 0x[0-9a-f]+", "", plain.stderr)
+    switched_on = python_with(WHOLE_CONFIG.format(before="import deeptutorial"))
+    assert switched_on.stdout != plain.stdout
+
+
+def test_a_pytensor_without_an_internal_turns_the_fast_path_off_in_one_line():
+    """A PyTensor lacking an op the fast path subclasses: import works, one warning line,
+    PyTensor as it comes. (Broken by letting the ImportError through in fastpath.enable.)"""
+    code = ("import pytensor.tensor.blas_c as m; del m.CGer; import deeptutorial, pytensor; "
+            "print(deeptutorial.fastpath.enabled, pytensor.config.linker)")
+    done = python_with(code)
+    assert done.stdout.split() == ["False", "auto"]
+    warning = [line for line in done.stderr.splitlines() if "deeptutorial" in line]
+    assert len(warning) == 1 and "fast path off" in warning[0] and "CGer" in warning[0]

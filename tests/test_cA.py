@@ -52,7 +52,7 @@ def test_jacobian_norm_matches_a_numerical_jacobian(float64):
     norm2, full = pytensor.function([x], [ca.jacobian_norm2(hidden), ca.get_jacobian(hidden)])(x_value)
     np.testing.assert_allclose(norm2, expected, rtol=1e-7)
     np.testing.assert_allclose((full ** 2).sum(axis=(1, 2)), norm2, rtol=1e-12)
-    _, _, mean_norm2 = ca.get_cost_terms(0.1)
+    mean_norm2 = ca.cost_terms(contraction_level=0.1)[0]["jacobian"]
     np.testing.assert_allclose(pytensor.function([ca.x], mean_norm2)(x_value), np.mean(expected),
                                rtol=1e-7)
 

@@ -1,6 +1,6 @@
 import pytensor
 
-from deeptutorial import threaded_blas
+from deeptutorial.fastpath import threaded_blas
 from deeptutorial.info import backend_info, main, slow_path_reason
 
 

@@ -16,11 +16,11 @@ from test_dA import numeric_grad
 def test_gradients_match_finite_differences(float64):
     rng = np.random.RandomState(0)
     model = LinearAutoencoder(rng, n_inputs=4, n_codings=2)
-    model.b1.set_value(rng.normal(size=2))
-    model.b2.set_value(rng.normal(size=4))
+    model.b.set_value(rng.normal(size=2))
+    model.b_prime.set_value(rng.normal(size=4))
     x_value = rng.normal(size=(5, 4))
-    f_cost = pytensor.function([], model.cost, givens={model.x: x_value})
-    f_grads = pytensor.function([], pytensor.grad(model.cost, model.params),
+    f_cost = pytensor.function([], model.training_cost()[0], givens={model.x: x_value})
+    f_grads = pytensor.function([], pytensor.grad(model.training_cost()[0], model.params),
                                 givens={model.x: x_value})
     for param, symbolic in zip(model.params, f_grads()):
         value = param.get_value(borrow=True)
@@ -33,8 +33,8 @@ def test_learns_pca_subspace_on_a_tiny_set(float64):
     rotation = np.linalg.qr(rng.normal(size=(3, 3)))[0]
     data = (rng.normal(size=(60, 3)) * [3.0, 2.0, 0.1]) @ rotation.T + [1.0, -2.0, 0.5]
     model = LinearAutoencoder(np.random.RandomState(2), n_inputs=3, n_codings=2)
-    step = pytensor.function([], model.cost, givens={model.x: data},
-                             updates=adam(model.cost, model.params, learning_rate=0.05))
+    step = pytensor.function([], model.training_cost()[0], givens={model.x: data},
+                             updates=adam(model.training_cost()[0], model.params, learning_rate=0.05))
     for _ in range(1500):
         cost = step()
     angles = principal_angles_degrees(model.decoder_basis(), pca_basis(data, 2))
@@ -58,8 +58,8 @@ def test_loss_falls_on_the_bundled_sample(float32):
 
     x_train = load_mnist("sample")[0][0][:200]
     model = LinearAutoencoder(np.random.RandomState(0), n_inputs=784, n_codings=20)
-    step = pytensor.function([], model.cost, givens={model.x: x_train},
-                             updates=adam(model.cost, model.params, learning_rate=0.01))
+    step = pytensor.function([], model.training_cost()[0], givens={model.x: x_train},
+                             updates=adam(model.training_cost()[0], model.params, learning_rate=0.01))
     costs = [float(step()) for _ in range(30)]
     assert costs[-1] < 0.5 * costs[0]
 

@@ -8,7 +8,7 @@ from pytensor.tensor.random.basic import UniformRV
 
 import deeptutorial  # noqa: F401  (registers the rewrite)
 from deeptutorial import dA
-from deeptutorial.rewrites import NAME, UNIFORM_NAME, ScalarBoundsUniformRV
+from deeptutorial.fastpath.rewrites import NAME, UNIFORM_NAME, ScalarBoundsUniformRV
 
 
 def dA_step(batch_size: int, merge: bool):

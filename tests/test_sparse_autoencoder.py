@@ -7,7 +7,8 @@ import pytest
 
 from deeptutorial import load_data
 from deeptutorial.optimizers import adam
-from deeptutorial.sparse_autoencoder import SparseAutoencoder, kl_divergence
+from deeptutorial.nn import bernoulli_kl as kl_divergence
+from deeptutorial.sparse_autoencoder import SparseAutoencoder
 
 from test_dA import numeric_grad
 from test_scripts import assert_one_line_error, run
@@ -33,7 +34,7 @@ def test_gradients_match_finite_differences(float64):
                               sparsity_weight=0.7)
     model.b.set_value(rng.normal(size=4))
     x_value = rng.uniform(size=(5, 6))
-    cost, _, _ = model.get_cost_terms()
+    cost, _ = model.training_cost()
     f_cost = pytensor.function([], cost, givens={model.x: x_value})
     f_grads = pytensor.function([], pytensor.grad(cost, model.params), givens={model.x: x_value})
     for param, symbolic in zip(model.params, f_grads()):
@@ -58,7 +59,8 @@ def test_training_pulls_the_code_to_the_target(float32):
     index = pt.lscalar("index")
     model = SparseAutoencoder(numpy_rng=np.random.RandomState(3), n_hidden=50,
                               sparsity_target=0.1, sparsity_weight=5.0)
-    cost, reconstruction, sparsity = model.get_cost_terms()
+    terms, _ = model.cost_terms()
+    cost, reconstruction, sparsity = terms["cost"], terms["reconstruction"], terms["sparsity"]
     step = pytensor.function([index], [cost, reconstruction, model.encode(model.x).mean()],
                              updates=adam(cost, model.params, 0.003),
                              givens={model.x: train_set_x[index * 50:(index + 1) * 50]})

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import REPO
 from deeptutorial.optimizers import adam
-from deeptutorial.stacked_autoencoder import StackedAutoencoder, activation_maximisation, elu
+from deeptutorial.nn import elu
+from deeptutorial.stacked_autoencoder import StackedAutoencoder, activation_maximisation
 from test_dA import numeric_grad
 from test_scripts import assert_one_line_error
 
@@ -17,7 +18,7 @@ from test_scripts import assert_one_line_error
 def small_model(tied=False, l2_reg=0.1, seed=0):
     rng = np.random.RandomState(seed)
     model = StackedAutoencoder(rng, layer_sizes=(6, 4, 3), tied=tied, l2_reg=l2_reg)
-    for bias in model.b + model.c:
+    for bias in model.b + model.b_prime:
         bias.set_value(rng.normal(scale=0.5, size=bias.get_value().shape))
     return model
 
@@ -26,8 +27,8 @@ def small_model(tied=False, l2_reg=0.1, seed=0):
 def test_gradients_match_finite_differences(float64, tied):
     model = small_model(tied)
     x_value = np.random.RandomState(1).uniform(size=(4, 6))
-    f_cost = pytensor.function([], model.cost, givens={model.x: x_value})
-    f_grads = pytensor.function([], pytensor.grad(model.cost, model.params),
+    f_cost = pytensor.function([], model.training_cost()[0], givens={model.x: x_value})
+    f_grads = pytensor.function([], pytensor.grad(model.training_cost()[0], model.params),
                                 givens={model.x: x_value})
     for param, symbolic in zip(model.params, f_grads()):
         value = param.get_value(borrow=True)
@@ -57,11 +58,11 @@ def test_elu_and_its_gradient(float64):
 
 def test_tied_decoder_weights_are_the_encoder_weights_transposed(float64):
     model = small_model(tied=True)
-    for W, V in zip(model.W, model.V):
+    for W, V in zip(model.W, model.W_prime):
         assert V.owner is not None and V.owner.inputs[0] is W  # a view of W, not a copy
     assert model.weights == model.W  # only the encoder's weights are penalised
-    assert set(model.params) == set(model.W + model.b + model.c)
-    assert not set(model.b) & set(model.c)  # biases are not tied
+    assert set(model.params) == set(model.W + model.b + model.b_prime)
+    assert not set(model.b) & set(model.b_prime)  # biases are not tied
     # Changing W1 changes the decoder's output layer accordingly.
     g = pt.matrix("g")
     out_layer = pytensor.function([g], model.decoder_layer(1, g))
@@ -69,50 +70,50 @@ def test_tied_decoder_weights_are_the_encoder_weights_transposed(float64):
     W1 = model.W[0].get_value()
     W1[0, 0] += 1.0
     model.W[0].set_value(W1)
-    np.testing.assert_allclose(out_layer(g_value), g_value @ W1.T + model.c[0].get_value())
+    np.testing.assert_allclose(out_layer(g_value), g_value @ W1.T + model.b_prime[0].get_value())
 
 
 def test_untied_model_penalises_all_weights_and_not_biases(float64):
     model = small_model(l2_reg=0.5)
     x_value = np.random.RandomState(4).uniform(size=(3, 6))
-    both = pytensor.function([], [model.cost, model.reconstruction_loss],
+    both = pytensor.function([], [model.training_cost()[0], model.cost_terms()[0]["reconstruction"]],
                              givens={model.x: x_value})
     cost, loss = both()
-    weights = sum(np.sum(w.get_value() ** 2) for w in model.W + model.V)
+    weights = sum(np.sum(w.get_value() ** 2) for w in model.W + model.W_prime)
     assert cost - loss == pytest.approx(0.5 * weights / 2)
 
 
 def test_he_initialisation_scale(float64):
     model = StackedAutoencoder(np.random.RandomState(5), layer_sizes=(784, 300, 150))
     W1 = model.W[0].get_value()
-    assert W1.shape == (784, 300) and model.V[0].get_value().shape == (300, 784)
+    assert W1.shape == (784, 300) and model.W_prime[0].get_value().shape == (300, 784)
     assert np.std(W1) == pytest.approx(np.sqrt(2 / 784), rel=0.02)
-    assert not any(b.get_value().any() for b in model.b + model.c)
+    assert not any(b.get_value().any() for b in model.b + model.b_prime)
 
 
 def test_phase_two_leaves_hidden_layer_one_unchanged(float64):
     model = small_model()
     x_value = np.random.RandomState(6).uniform(size=(8, 6))
     cost1, params1 = model.phase_cost(1)
-    assert set(params1) == {model.W[0], model.b[0], model.V[0], model.c[0]}
+    assert set(params1) == {model.W[0], model.b[0], model.W_prime[0], model.b_prime[0]}
     phase1 = pytensor.function([], cost1, updates=adam(cost1, params1, 0.01),
                                givens={model.x: x_value})
     for _ in range(5):
         phase1()
     frozen = [model.W[0].get_value(), model.b[0].get_value()]
-    inner = [p.get_value() for p in (model.W[1], model.V[1])]
+    inner = [p.get_value() for p in (model.W[1], model.W_prime[1])]
     # Phase 2 from cached hidden-layer-1 outputs, as the script does.
     cache = pytensor.function([], model.hidden[0], givens={model.x: x_value})()
     h1 = pt.matrix("h1")
     cost2, params2 = model.phase_cost(2, input=h1)
-    assert set(params2) == {model.W[1], model.b[1], model.V[1], model.c[1]}
+    assert set(params2) == {model.W[1], model.b[1], model.W_prime[1], model.b_prime[1]}
     phase2 = pytensor.function([], cost2, updates=adam(cost2, params2, 0.01), givens={h1: cache})
     costs = [float(phase2()) for _ in range(20)]
     assert costs[-1] < costs[0]
     np.testing.assert_array_equal(model.W[0].get_value(), frozen[0])
     np.testing.assert_array_equal(model.b[0].get_value(), frozen[1])
     assert not np.allclose(model.W[1].get_value(), inner[0])
-    assert not np.allclose(model.V[1].get_value(), inner[1])
+    assert not np.allclose(model.W_prime[1].get_value(), inner[1])
     # Cached and recomputed inputs give the same phase-2 cost.
     recomputed, _ = model.phase_cost(2)
     assert pytensor.function([], recomputed, givens={model.x: x_value})() == pytest.approx(
@@ -127,12 +128,12 @@ def test_copy_layer_from_shallow_autoencoders(float64):
     deep.copy_layer_from(1, outer)
     deep.copy_layer_from(2, inner)
     np.testing.assert_array_equal(deep.W[0].get_value(), outer.W[0].get_value())
-    np.testing.assert_array_equal(deep.V[1].get_value(), inner.V[0].get_value())
+    np.testing.assert_array_equal(deep.W_prime[1].get_value(), inner.W_prime[0].get_value())
     x_value = rng.uniform(size=(2, 6))
     h1 = pytensor.function([], outer.hidden[0], givens={outer.x: x_value})()
-    inner_out = pytensor.function([], inner.outputs, givens={inner.x: h1})()
-    deep_out = pytensor.function([], deep.outputs, givens={deep.x: x_value})()
-    expected = inner_out @ outer.V[0].get_value() + outer.c[0].get_value()
+    inner_out = pytensor.function([], inner.reconstruct(), givens={inner.x: h1})()
+    deep_out = pytensor.function([], deep.reconstruct(), givens={deep.x: x_value})()
+    expected = inner_out @ outer.W_prime[0].get_value() + outer.b_prime[0].get_value()
     np.testing.assert_allclose(deep_out, expected)
     with pytest.raises(ValueError, match=r"\(6, 4\)"):
         deep.copy_layer_from(2, outer)
@@ -145,8 +146,8 @@ def test_loss_falls_on_the_bundled_sample(float32):
     index = pt.lscalar()
     model = StackedAutoencoder(np.random.RandomState(0), layer_sizes=(784, 40, 20),
                                l2_reg=1e-5)
-    step = pytensor.function([index], model.reconstruction_loss,
-                             updates=adam(model.cost, model.params, 0.003),
+    step = pytensor.function([index], model.cost_terms()[0]["reconstruction"],
+                             updates=adam(model.training_cost()[0], model.params, 0.003),
                              givens={model.x: train_x[index * 100:(index + 1) * 100]})
     costs = [float(step(i % 25)) for i in range(60)]
     assert np.mean(costs[-10:]) < 0.5 * np.mean(costs[:5])
@@ -155,7 +156,7 @@ def test_loss_falls_on_the_bundled_sample(float32):
 def test_activation_maximisation_raises_the_unit(float64):
     model = small_model()
     start = np.full((2, 6), 0.5)
-    h = pytensor.function([model.x], model.codings)
+    h = pytensor.function([model.x], model.encode(model.x))
     after = activation_maximisation(model, 2, [0, 2], start, n_steps=30, step_size=0.05)
     assert after.shape == (2, 6) and after.min() >= 0 and after.max() <= 1
     assert h(after)[0, 0] > h(start)[0, 0] and h(after)[1, 2] > h(start)[1, 2]

@@ -11,8 +11,8 @@ from pytensor.tensor.blas import Dot22, Dot22Scalar, Gemm
 from pytensor.tensor.blas_c import CGemv, CGer
 
 import deeptutorial  # noqa: F401  (configures the backend, registers the swap)
-from deeptutorial import threaded_blas
-from deeptutorial.backend import mkl_ldflags, openblas_ldflags
+from deeptutorial.fastpath import threaded_blas
+from deeptutorial.fastpath.blas import mkl_ldflags, openblas_ldflags
 
 pytestmark = pytest.mark.skipif(
     not threaded_blas.registered,
@@ -128,7 +128,7 @@ def test_the_blas_itself_runs_on_one_thread():
     assert f"-DDT_THREADS={threaded_blas.threads}" in op.c_compile_args()
 
 
-SHOW = ("import json, deeptutorial, scipy_openblas32; from deeptutorial import threaded_blas; "
+SHOW = ("import json, deeptutorial, scipy_openblas32; from deeptutorial.fastpath import threaded_blas; "
         "print(json.dumps([threaded_blas.registered, threaded_blas.threads, "
         "scipy_openblas32.dll.scipy_openblas_get_num_threads()]))")
 

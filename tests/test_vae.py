@@ -7,7 +7,8 @@ import pytest
 
 from deeptutorial import load_data
 from deeptutorial.optimizers import adam
-from deeptutorial.vae import VAE, latent_loss
+from deeptutorial.nn import gaussian_kl as latent_loss
+from deeptutorial.vae import VAE
 
 from test_dA import numeric_grad
 from test_scripts import assert_one_line_error, run
@@ -20,7 +21,7 @@ def test_gradients_match_finite_differences(float64):
         if p.name.startswith("b_"):
             p.set_value(rng.normal(scale=0.3, size=p.get_value().shape))
     x_value = rng.uniform(size=(4, 6))
-    cost, _ = vae.cost()
+    cost, _ = vae.training_cost()
     # Without the generator update the same eps is drawn at every call: a fixed function.
     f_cost = pytensor.function([], cost, givens={vae.x: x_value})
     f_grads = pytensor.function([], pytensor.grad(cost, vae.params), givens={vae.x: x_value})
@@ -79,7 +80,7 @@ def test_negative_elbo_falls_on_real_digits(float32):
     train_set_x = load_data("sample")[0][0]
     index, x = pt.lscalar("index"), pt.matrix("x")
     vae = VAE(numpy_rng=np.random.RandomState(5), input=x, hidden_sizes=(64,), n_latent=5)
-    cost, rng_updates = vae.cost()
+    cost, rng_updates = vae.training_cost()
     step = pytensor.function([index], cost, updates=adam(cost, vae.params, 0.003) + rng_updates,
                              givens={x: train_set_x[index * 100:(index + 1) * 100]})
     epochs = [np.mean([step(i) for i in range(25)]) for _ in range(3)]

@@ -1,26 +1,22 @@
 """PyTensor's BLAS ops with their calls split over the cores by OpenMP.
 
-OpenBLAS threads a matrix product only when both sides of the result are at least
-``threads x 32`` long; below that it runs on one core. The dA tutorial's three products per
-step (``x W``, ``h W'``, ``dz W``) have the batch of 20 rows on one side, so on a 2-core
-machine they ran on one core while the other waited; on one thread they are 58% of the step
-(``docs/performance.md``).
+BLAS libraries thread a matrix product only when both sides of the result are long enough
+(OpenBLAS: ``threads x 32``); the dA tutorial's products ``x W``, ``h W'`` and ``dz W`` have
+the minibatch of 20 rows on one side, so on a 2-core machine they ran on one core while the
+other waited.
 
 ``ThreadedGemm``, ``ThreadedDot22``, ``ThreadedDot22Scalar``, ``ThreadedCGemv`` and
 ``ThreadedCGer`` are PyTensor's ops with their own C code, except that its calls to
 ``sgemm_``, ``sgemv_`` and ``sger_`` (and the ``d`` versions) go to ``threaded_blas.c``,
 which cuts the output into one block per OpenMP thread and makes one single-threaded BLAS
-call per block. Every output element is the same sum; OpenBLAS groups its terms by its own
+call per block. Every output element is the same sum; the BLAS groups its terms by its own
 blocking, which depends on each call's size, so the last bits of a result can differ from one
-whole call's (the tests check that the split results are as accurate); the dA tutorial's costs
-did not move (``docs/results/test_dA_threaded``).
+whole call's (the tests check that the split results are as accurate).
 
 ``use_threaded_blas`` swaps them in after PyTensor's BLAS and in-place rewrites. It is
-registered by ``backend.configure``, with the threads OpenBLAS would have used, only when that
-linked OpenBLAS and set OpenBLAS itself to one thread: two thread pools on the same cores
-would wait for each other. The count is compiled into the ops (``-DDT_THREADS``), so it is part
-of PyTensor's cache key. ``optimizer_excluding=use_threaded_blas`` turns the swap off (BLAS
-then runs on one core).
+registered by ``deeptutorial.fastpath.enable`` only when the BLAS it linked runs on one
+thread. The thread count is compiled into the ops (``-DDT_THREADS``), so it is part of
+PyTensor's cache key.
 """
 
 from __future__ import annotations

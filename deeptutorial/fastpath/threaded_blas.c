@@ -7,7 +7,7 @@
  *
  * Why: OpenBLAS runs a GEMM on one thread when a side of the result is shorter than
  * threads x SWITCH_RATIO (64 with 2 threads): every product with the dA's batch of 20 on one
- * side. Here each block is one single-threaded BLAS call (backend.py sets OpenBLAS to one
+ * side. Here each block is one single-threaded BLAS call (fastpath/blas.py sets OpenBLAS to one
  * thread), so OpenMP's threads are the only ones and never wait for another pool's.
  *
  * The output is cut along one side; each block reads its own part of one operand and all of
@@ -146,7 +146,7 @@ static inline int dt_notrans(const char *trans) { return *trans == 'N' || *trans
         })                                                                                     \
     }
 
-/* The routines may be macros (backend.py's -D renames): the _blas wrappers above call what
+/* The routines may be macros (blas.py's -D renames): the _blas wrappers above call what
  * they name here, before they are re-pointed below. */
 DT_DEFINE_GEMM(dt_split_sgemm, sgemm_, float)
 DT_DEFINE_GEMM(dt_split_dgemm, dgemm_, double)

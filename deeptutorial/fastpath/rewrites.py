@@ -1,29 +1,27 @@
-"""Two graph rewrites that PyTensor's own rewrites leave undone, registered at import.
+"""Two graph rewrites that PyTensor's own rewrites leave undone.
 
-**Tied weights: two rank-k updates of a matrix become one GEMM.**
-
-A tied weight matrix gets its gradient from both of its uses; the dA's
-``W - lr * (x' dh + dz' h)`` is compiled by PyTensor into two in-place GEMMs, each reading
-and writing all of ``W`` for an inner dimension of only the batch size::
+**Tied weights: two rank-k updates of a matrix become one GEMM.** A tied weight matrix gets
+its gradient from both of its uses; the dA's ``W - lr * (x' dh + dz' h)`` is compiled by
+PyTensor into two in-place GEMMs, each reading and writing all of ``W`` for an inner dimension
+of only the batch size::
 
     W <- W - lr x' dh;   W <- W - lr dz' h
 
 ``merge_rank_k_updates`` stacks the factors, ``[x dz]' [dh; h]``, so ``W`` is read and written
 once, by one GEMM with twice the inner dimension, which BLAS runs closer to its peak. The sum
 is the same (only the order of the additions inside the GEMM changes). Rank-1 updates (batch
-size 1) are left to GER. It is registered in PyTensor's BLAS rewrites after the GEMMs are
-formed; ``mode.excluding("merge_rank_k_updates")`` turns it off for one function, ``PYTENSOR_FLAGS=optimizer_excluding=merge_rank_k_updates``
-for all.
+size 1) are left to GER.
 
 **Uniform noise with scalar bounds drawn through NumPy's scalar path.** PyTensor gives a
 random variable's parameters the rank of its sample, so the dA's corruption draw
 ``uniform(0, 1, size=x.shape)`` reaches NumPy as ``Generator.uniform([[0.]], [[1.]], size)``,
-and NumPy's array-parameter path is several times slower than ``uniform(0.0, 1.0, size)``
-(``docs/performance.md``: the draw's node of a batch-size-1 SdA pretraining step went from 54
-to 23 us). ``scalar_uniform_bounds`` swaps the node's op for
-``ScalarBoundsUniformRV``, which passes the bounds as Python numbers: the very same numbers
-are drawn (``low + (high - low) * next_double()`` either way). Its name, like the one above,
-turns it off with ``optimizer_excluding``.
+and NumPy's array-parameter path is several times slower than ``uniform(0.0, 1.0, size)``.
+``scalar_uniform_bounds`` swaps the node's op for ``ScalarBoundsUniformRV``, which passes the
+bounds as Python numbers: the very same numbers are drawn (``low + (high - low) *
+next_double()`` either way).
+
+Each is registered under its name, so ``optimizer_excluding=NAME`` turns it off (in
+``PYTENSOR_FLAGS`` for all functions, or ``mode.excluding(NAME)`` for one).
 """
 
 from __future__ import annotations
