@@ -221,6 +221,12 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
             traceback.print_exc()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 130 if isinstance(exc, TrainingInterrupted) else 1
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, the last checkpoint kept
+        if "--debug" in argv:
+            traceback.print_exc()
+        print(f"{prog}: error: aborted at once (the last checkpoint, if any, is intact)",
+              file=sys.stderr)
+        return 130
     return 0
 
 

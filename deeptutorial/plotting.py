@@ -1,22 +1,21 @@
-"""Small scatter and line plots drawn with Pillow alone (no matplotlib), as uint8 RGB arrays.
+"""Scatter and line charts drawn with matplotlib, returned as uint8 RGB arrays.
 
-Both functions return an ``(height, width, 3)`` uint8 array ready for
-``deeptutorial.results.save_image``: a white canvas with a framed plotting area, a few
-tick labels on each axis, an optional title and axis labels, and a legend.
+Both functions render off-screen (matplotlib's Agg canvas) and return an ``(height, width, 3)``
+uint8 array, the form every image of the project takes, so that a chart is saved by
+``results.save_image`` and can be joined to others by ``utils.side_by_side`` like the filter
+mosaics.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 
-# A colour cycle with enough contrast on white (the usual "tab10" hues).
+# matplotlib's default colour cycle ("tab10"), as 0..255 RGB: label k gets PALETTE[k % 10].
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-
-_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 58, 14, 28, 40
+DPI = 100
 
 
 def _check_size(size) -> tuple[int, int]:
@@ -29,112 +28,30 @@ def _check_size(size) -> tuple[int, int]:
     return width, height
 
 
-def nice_ticks(low: float, high: float, n: int = 5) -> list[float]:
-    """Up to about ``n`` round tick values in [low, high], in steps of 1, 2 or 5 times a
-    power of ten."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"axis limits must be finite, got {low!r}, {high!r}")
-    if high <= low:
-        return [low]
-    raw = (high - low) / max(n, 1)
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.ceil(low / step - 1e-9) * step
-    ticks = []
-    value = first
-    while value <= high + 1e-9 * step:
-        ticks.append(0.0 if abs(value) < 1e-12 * step else value)
-        value += step
-    return ticks
+def _figure(size, title: str, xlabel: str, ylabel: str):
+    from matplotlib.figure import Figure
+
+    width, height = _check_size(size)
+    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    axes = figure.add_subplot()
+    axes.set_title(title, fontsize=9)
+    axes.set_xlabel(xlabel, fontsize=8)
+    axes.set_ylabel(ylabel, fontsize=8)
+    axes.tick_params(labelsize=7)
+    return figure, axes
 
 
-def _format(value: float) -> str:
-    return f"{value:.4g}"
+def _pixels(figure) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure.tight_layout()
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
 
 
-def _limits(values: np.ndarray) -> tuple[float, float]:
-    low, high = float(np.min(values)), float(np.max(values))
-    if high == low:
-        pad = abs(low) * 0.1 or 1.0
-        return low - pad, high + pad
-    pad = 0.05 * (high - low)
-    return low - pad, high + pad
-
-
-class _Canvas:
-    """A white image with a plotting rectangle and data-to-pixel mapping."""
-
-    def __init__(self, size, xlim, ylim, title: str, xlabel: str, ylabel: str):
-        from PIL import Image, ImageDraw, ImageFont
-
-        self.width, self.height = _check_size(size)
-        self.image = Image.new("RGB", (self.width, self.height), "white")
-        self.draw = ImageDraw.Draw(self.image)
-        self.font = ImageFont.load_default()
-        self.left, self.top = _MARGIN_LEFT, _MARGIN_TOP
-        self.right, self.bottom = self.width - _MARGIN_RIGHT, self.height - _MARGIN_BOTTOM
-        self.xlim, self.ylim = xlim, ylim
-        self._axes(title, xlabel, ylabel)
-
-    def text_size(self, text: str) -> tuple[int, int]:
-        box = self.draw.textbbox((0, 0), text, font=self.font)
-        return box[2] - box[0], box[3] - box[1]
-
-    def to_pixels(self, x, y) -> tuple[np.ndarray, np.ndarray]:
-        (x0, x1), (y0, y1) = self.xlim, self.ylim
-        px = self.left + (np.asarray(x, dtype=float) - x0) / (x1 - x0) * (self.right - self.left)
-        py = self.bottom - (np.asarray(y, dtype=float) - y0) / (y1 - y0) * (self.bottom - self.top)
-        return px, py
-
-    def _axes(self, title: str, xlabel: str, ylabel: str) -> None:
-        d = self.draw
-        d.rectangle([self.left, self.top, self.right, self.bottom], outline="black")
-        for tick in nice_ticks(*self.xlim):
-            px = float(self.to_pixels(tick, self.ylim[0])[0])
-            d.line([px, self.bottom, px, self.bottom + 4], fill="black")
-            w, _ = self.text_size(_format(tick))
-            d.text((px - w / 2, self.bottom + 6), _format(tick), fill="black", font=self.font)
-        for tick in nice_ticks(*self.ylim):
-            py = float(self.to_pixels(self.xlim[0], tick)[1])
-            d.line([self.left - 4, py, self.left, py], fill="black")
-            w, h = self.text_size(_format(tick))
-            d.text((self.left - 6 - w, py - h / 2 - 2), _format(tick), fill="black", font=self.font)
-        if title:
-            w, _ = self.text_size(title)
-            d.text(((self.width - w) / 2, 8), title, fill="black", font=self.font)
-        if xlabel:
-            w, h = self.text_size(xlabel)
-            d.text(((self.left + self.right - w) / 2, self.height - h - 8), xlabel, fill="black",
-                   font=self.font)
-        if ylabel:
-            self._vertical_text(ylabel)
-
-    def _vertical_text(self, text: str) -> None:
-        from PIL import Image, ImageDraw
-
-        w, h = self.text_size(text)
-        label = Image.new("RGB", (w + 4, h + 6), "white")
-        ImageDraw.Draw(label).text((2, 0), text, fill="black", font=self.font)
-        label = label.rotate(90, expand=True)
-        y = int((self.top + self.bottom - label.height) / 2)
-        self.image.paste(label, (2, max(y, 0)))
-
-    def legend(self, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
-        if not entries:
-            return
-        d = self.draw
-        line_h = max(self.text_size(name)[1] for name, _ in entries) + 6
-        box_w = max(self.text_size(name)[0] for name, _ in entries) + 28
-        x0, y0 = self.right - box_w - 6, self.top + 6
-        d.rectangle([x0, y0, x0 + box_w, y0 + line_h * len(entries) + 4], fill="white",
-                    outline=(120, 120, 120))
-        for k, (name, colour) in enumerate(entries):
-            y = y0 + 4 + k * line_h
-            d.rectangle([x0 + 5, y + 2, x0 + 17, y + line_h - 6], fill=colour)
-            d.text((x0 + 22, y), name, fill="black", font=self.font)
-
-    def pixels(self) -> np.ndarray:
-        return np.asarray(self.image, dtype=np.uint8).copy()
+def _rgb(colour) -> tuple[float, float, float]:
+    return tuple(float(v) / 255 for v in colour)
 
 
 def scatter_plot(points_2d, colors=None, title: str = "", xlabel: str = "", ylabel: str = "",
@@ -150,34 +67,37 @@ def scatter_plot(points_2d, colors=None, title: str = "", xlabel: str = "", ylab
         raise ValueError(f"points_2d must have shape (n, 2) with n >= 1, got {points.shape}")
     if not np.all(np.isfinite(points)):
         raise ValueError("points_2d must be finite")
-    canvas = _Canvas(size, _limits(points[:, 0]), _limits(points[:, 1]), title, xlabel, ylabel)
-    entries: list[tuple[str, tuple[int, int, int]]] = []
+    labels = None
     if colors is None:
-        rgb = np.tile(PALETTE[0], (len(points), 1))
+        rgb = np.tile(np.array(PALETTE[0]), (len(points), 1))
     else:
         c = np.asarray(colors)
         if c.ndim == 2 and c.shape == (len(points), 3):
-            rgb = np.clip(c, 0, 255).astype(int)
+            rgb = np.clip(c, 0, 255)
         elif c.ndim == 1 and len(c) == len(points) and np.issubdtype(c.dtype, np.integer):
             labels = sorted(set(c.tolist()))
             lookup = {label: PALETTE[k % len(PALETTE)] for k, label in enumerate(labels)}
             rgb = np.array([lookup[v] for v in c.tolist()])
-            if len(labels) <= 12:
-                entries = [(str(label), lookup[label]) for label in labels]
         else:
             raise ValueError(f"colors must be None, {len(points)} integer labels or an "
                              f"({len(points)}, 3) RGB array, got shape {c.shape}")
-    px, py = canvas.to_pixels(points[:, 0], points[:, 1])
-    for x, y, colour in zip(px, py, rgb):
-        canvas.draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=tuple(int(v) for v in colour))
-    canvas.legend(entries)
-    return canvas.pixels()
+    figure, axes = _figure(size, title, xlabel, ylabel)
+    if labels is not None:
+        for k, label in enumerate(labels):
+            mine = np.asarray(colors) == label
+            axes.scatter(points[mine, 0], points[mine, 1], s=9, linewidths=0,
+                         color=_rgb(PALETTE[k % len(PALETTE)]), label=str(label))
+        if len(labels) <= 12:
+            axes.legend(fontsize=7, markerscale=2, loc="best")
+    else:
+        axes.scatter(points[:, 0], points[:, 1], s=9, linewidths=0, c=rgb / 255.0)
+    return _pixels(figure)
 
 
 def line_plot(xs, series: dict[str, Sequence[float]], title: str = "", xlabel: str = "",
               ylabel: str = "", size: tuple[int, int] = (480, 360)) -> np.ndarray:
     """Lines ``ys`` against the shared ``xs``, one per entry of ``series`` (name -> ys),
-    with a legend of the names, as a uint8 RGB array. Non-finite values are skipped."""
+    with a legend of the names, as a uint8 RGB array. Non-finite values leave gaps."""
     x = np.asarray(xs, dtype=float)
     if x.ndim != 1 or len(x) == 0:
         raise ValueError(f"xs must be a non-empty 1-D sequence, got shape {x.shape}")
@@ -189,32 +109,12 @@ def line_plot(xs, series: dict[str, Sequence[float]], title: str = "", xlabel: s
         if y.shape != x.shape:
             raise ValueError(f"series {name!r} has shape {y.shape}, expected {x.shape} like xs")
         ys[name] = y
-    finite = np.concatenate([y[np.isfinite(y)] for y in ys.values()])
-    if len(finite) == 0 or not np.all(np.isfinite(x)):
+    if not np.all(np.isfinite(x)) or not any(np.isfinite(y).any() for y in ys.values()):
         raise ValueError("xs must be finite and the series must hold finite values")
-    xlim = (float(x.min()), float(x.max())) if x.max() > x.min() else _limits(x)
-    canvas = _Canvas(size, xlim, _limits(finite), title, xlabel, ylabel)
-    entries = []
+    figure, axes = _figure(size, title, xlabel, ylabel)
     for k, (name, y) in enumerate(ys.items()):
-        colour = PALETTE[k % len(PALETTE)]
-        px, py = canvas.to_pixels(x, y)
-        ok = np.isfinite(y)
-        segment: list[tuple[float, float]] = []
-        for good, a, b in zip(ok, px, py):
-            if good:
-                segment.append((float(a), float(b)))
-            else:  # a gap: draw what came before it
-                _draw_segment(canvas, segment, colour)
-                segment = []
-        _draw_segment(canvas, segment, colour)
-        entries.append((str(name), colour))
-    canvas.legend(entries)
-    return canvas.pixels()
-
-
-def _draw_segment(canvas: _Canvas, segment: list[tuple[float, float]], colour) -> None:
-    if len(segment) >= 2:
-        canvas.draw.line(segment, fill=colour, width=2)
-    elif len(segment) == 1:
-        x, y = segment[0]
-        canvas.draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
+        axes.plot(x, np.where(np.isfinite(y), y, np.nan), color=_rgb(PALETTE[k % len(PALETTE)]),
+                  linewidth=2, marker="o" if len(x) < 20 else None, markersize=4,
+                  label=str(name))
+    axes.legend(fontsize=7)
+    return _pixels(figure)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -50,6 +51,16 @@ def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, dat
 def n_batches(data, batch_size: int) -> int:
     """Whole minibatches of ``batch_size`` rows in the shared array ``data``."""
     return data.get_value(borrow=True).shape[0] // batch_size
+
+
+def progress(steps: range, description: str):
+    """``steps`` with a progress bar on the terminal (tqdm's), gone when the epoch ends; plain
+    ``steps`` when the output is not a terminal (a log file, a test), so logs stay clean."""
+    if not sys.stderr.isatty():
+        return steps
+    from tqdm import tqdm
+
+    return tqdm(steps, desc=description, leave=False, mininterval=0.5, unit="batch")
 
 
 class NonFiniteCost(FloatingPointError):
@@ -144,7 +155,7 @@ def train(step: Callable[[np.ndarray], float], n_batches: int, n_epochs: int,
     for epoch in range(history.epochs_done, n_epochs):
         start = time.perf_counter()
         costs = history.partial_costs
-        for i in range(history.minibatch, n_batches):
+        for i in progress(range(history.minibatch, n_batches), f"epoch {epoch}"):
             costs.append(float(step(indices[i])))
             if stop is not None and stop.requested and i + 1 < n_batches:
                 history.minibatch = i + 1
@@ -250,7 +261,7 @@ def train_with_early_stopping(step: Callable[[np.ndarray], float], n_batches: in
             break
         costs = history.partial_costs
         start = time.perf_counter()
-        for minibatch in range(history.minibatch, n_batches):
+        for minibatch in progress(range(history.minibatch, n_batches), f"epoch {epoch}"):
             costs.append(float(step(indices[minibatch])))
             if history.start_cost is None:
                 history.start_cost = costs[0]

@@ -135,10 +135,12 @@ def main(argv: list[str] | None = None) -> dict:
                 pytensor.shared(train_y[:1].astype(np.int32)))
     compiled = [compile_setting(s, encoder, labelled, test, args) for s in SETTINGS]
     accuracy: dict = {}
+    subsets: dict = {}  # the first labelled images' indices of each run, for the record
     for n_labels in args.label_counts:
         accuracy[str(n_labels)] = runs = {s: [] for s in SETTINGS}
         for seed in range(args.seed, args.seed + args.seeds):
             pick = np.random.RandomState(seed).permutation(n_train)[:n_labels]
+            subsets.setdefault(str(n_labels), {})[str(seed)] = pick[:5].tolist()
             labelled[0].set_value(np.asarray(train_x[pick], dtype=pytensor.config.floatX))
             labelled[1].set_value(np.asarray(train_y[pick], dtype=np.int32))
             print(f"{n_labels} labels, seed {seed}:")
@@ -160,6 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
                       xlabel="labelled training images", ylabel="accuracy %")
     results = new_results(__file__, args, n_train=n_train, n_test=len(test_x),
                           pretraining=pretraining, test_accuracy=summary,
+                          labelled_subset_first_indices=subsets,
                           image=save_image(args.output_folder, "test_accuracy.png", image))
     write_results(args.output_folder, results)
     return results

@@ -50,10 +50,20 @@ def test_each_pretraining_function_lowers_its_layers_cost(float32):
 
 
 def test_cached_pretraining_gives_the_same_costs(float32):
+    """At the tutorial's corruption levels, with noise drawn: the cached path must read the
+    same inputs and draw the same noise. (Broken by caching layer k's own outputs instead of
+    layer k-1's, ``self.sigmoid_layers[k].output`` in cache_layer_input: the costs differ.)"""
     train_set_x = load_data("sample")[0][0]
-    default = pretrain(small_sda(seed=5), train_set_x, epochs=1, cached=False)
-    cached = pretrain(small_sda(seed=5), train_set_x, epochs=1, cached=True)
+    levels = (0.1, 0.2, 0.3)
+    sizes = (40, 40, 40)  # equal, so that a wrong layer's outputs would fit too
+    default = pretrain(small_sda(seed=5, sizes=sizes, levels=levels), train_set_x, epochs=1,
+                       cached=False, levels=levels)
+    cached = pretrain(small_sda(seed=5, sizes=sizes, levels=levels), train_set_x, epochs=1,
+                      cached=True, levels=levels)
     np.testing.assert_allclose(cached, default, rtol=1e-5)
+    clean = pretrain(small_sda(seed=5, sizes=sizes, levels=levels), train_set_x, epochs=1,
+                     cached=True, levels=(0.0, 0.0, 0.0))
+    assert not np.allclose(clean, default, rtol=1e-3)  # the noise was drawn
 
 
 def test_finetuning_lowers_validation_error_well_below_chance(float32):
@@ -158,6 +168,8 @@ def test_SdA_script_bad_input_is_one_line(tmp_path, args, word):
                               *args), word)
 
 
+@pytest.mark.skipif(pytensor.config.linker != "cvm" or not pytensor.config.blas__ldflags,
+                    reason="the C backend with a BLAS is not in use (DEEPTUTORIAL_FASTPATH=0?)")
 def test_batch_size_one_uses_matrix_vector_blas_and_checks_the_index(float32):
     """minibatch() gives the slice a static batch size: at 1, the pretraining step's
     products become gemv/ger calls (not one-row matrix products), and an index past the
@@ -168,11 +180,10 @@ def test_batch_size_one_uses_matrix_vector_blas_and_checks_the_index(float32):
     sda = small_sda(sizes=(40, 30))
     fn = sda.pretraining_functions(train_set_x, batch_size=1)[0]
     train_fn, _, _ = sda.build_finetune_functions([(train_set_x, labels)] * 3, 1, 0.1)
-    if pytensor.config.linker == "cvm" and pytensor.config.blas__ldflags:
-        for compiled in (fn, train_fn):
-            ops = [node.op for node in compiled.maker.fgraph.toposort()]
-            assert not any(isinstance(op, (Dot22, Gemm)) for op in ops)
-            assert all(any(isinstance(op, kind) for op in ops) for kind in (CGemv, CGer))
+    for compiled in (fn, train_fn):
+        ops = [node.op for node in compiled.maker.fgraph.toposort()]
+        assert not any(isinstance(op, (Dot22, Gemm)) for op in ops)
+        assert all(any(isinstance(op, kind) for op in ops) for kind in (CGemv, CGer))
     assert np.isfinite(train_fn(4))
     assert np.isfinite(fn(4, corruption=0.1, lr=0.01))
     with pytest.raises(Exception, match="shape"):

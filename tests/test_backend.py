@@ -138,18 +138,34 @@ def test_vectorised_maths_stays_accurate_and_ieee(dtype):
 @pytest.mark.skipif(openblas_ldflags() is None or not pytensor.config.cxx,
                     reason="needs scipy-openblas32 and a C++ compiler")
 def test_c_backend_updates_weights_in_place_with_blas(float32):
+    """The update is one Gemm that destroys (overwrites) W's own buffer: after the step the
+    shared variable still holds the very same array object. (Broken by excluding PyTensor's
+    in-place rewrites, ``mode.excluding("inplace")``: a copying Gemm, a new array.)"""
     rng = np.random.default_rng(0)
     W0 = rng.normal(size=(7, 5)).astype("float32")
     W = pytensor.shared(W0.copy())
+    buffer = W.get_value(borrow=True)
     x, d = pt.matrix("x"), pt.matrix("d")
     step = pytensor.function([x, d], [], updates=[(W, W - 0.1 * pt.dot(x.T, d))],
                              mode=Mode(linker="cvm", optimizer="fast_run"))
-    assert any(isinstance(node.op, Gemm) for node in step.maker.fgraph.toposort())
+    gemms = [node for node in step.maker.fgraph.toposort() if isinstance(node.op, Gemm)]
+    assert len(gemms) == 1 and gemms[0].op.destroy_map == {0: [0]}
+    assert gemms[0].inputs[0] is step.maker.fgraph.inputs[-1]  # it writes into W's input
     xv, dv = rng.normal(size=(3, 7)).astype("float32"), rng.normal(size=(3, 5)).astype("float32")
     step(xv, dv)
     np.testing.assert_allclose(W.get_value(), W0 - 0.1 * xv.T @ dv, rtol=1e-5, atol=1e-6)
-    if pytensor.config.linker == "cvm" and pytensor.config.blas__ldflags:
-        assert slow_path_reason() is None
+    assert W.get_value(borrow=True) is buffer
+    np.testing.assert_allclose(buffer, W0 - 0.1 * xv.T @ dv, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(openblas_ldflags() is None or not pytensor.config.cxx,
+                    reason="scipy-openblas32 or a C compiler is missing")
+def test_the_c_backend_with_a_blas_is_no_slow_path():
+    """(Broken by an empty blas__ldflags: slow_path_reason names it.)"""
+    assert pytensor.config.linker == "cvm" and pytensor.config.blas__ldflags
+    assert slow_path_reason() is None
+    with pytensor.config.change_flags(blas__ldflags=""):
+        assert "no BLAS" in slow_path_reason()
 
 
 def test_cross_entropy_from_logits_equals_the_log_form(float64):

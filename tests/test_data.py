@@ -192,9 +192,91 @@ def test_offline_default_gives_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_default_folder_is_used_and_verified(tmp_path, monkeypatch, sample_as_mnist):
+    """The default folder's files are checked against their hashes. (Broken by reading the
+    default folder with ``verify=False`` in load_mnist: the tampered file is accepted.)"""
     shutil.copytree(SAMPLE, tmp_path / "mnist")
     monkeypatch.setenv("DEEPTUTORIAL_DATA", str(tmp_path / "mnist"))
     check_splits(load_mnist(download=False), [2500, 500, 500])
+    labels = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[-1] = (raw[-1] + 1) % 10  # one label changed: a well-formed file, the wrong content
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    load_mnist(tmp_path / "mnist")  # named explicitly, a folder is read as it is
+    with pytest.raises(DataError, match="t10k-labels.*sha256"):
+        load_mnist(download=False)
+
+
+def test_the_user_cache_folder_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEEPTUTORIAL_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data.default_data_dir() == tmp_path / "cache" / "deeptutorial" / "mnist"
+    monkeypatch.setenv("DEEPTUTORIAL_DATA", str(tmp_path / "elsewhere"))
+    assert data.default_data_dir() == tmp_path / "elsewhere"
+
+
+def test_bad_magic_number_is_named(tmp_path):
+    shutil.copytree(SAMPLE, tmp_path, dirs_exist_ok=True)
+    raw = bytearray(gzip.decompress((SAMPLE / "train-labels-idx1-ubyte.gz").read_bytes()))
+    raw[2] = 0x0D  # float32 data: not what MNIST holds
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DataError, match="train-labels.*bad magic number"):
+        load_mnist(tmp_path)
+
+
+def test_truncated_header_is_named(tmp_path):
+    shutil.copytree(SAMPLE, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 3, 0])))
+    with pytest.raises(DataError, match="t10k-images.*truncated IDX header"):
+        load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("payload", [
+    {"train": np.zeros((2, 784))},  # a dict, not three splits
+    ((np.zeros((2, 784)), np.zeros(2)), (np.zeros((2, 784)), np.zeros(2))),  # two splits
+    ((np.zeros((2, 784)), np.zeros(3)),) * 3,  # labels that do not match the images
+])
+def test_wrong_pickle_layout_is_named(tmp_path, payload):
+    path = tmp_path / "mnist.pkl.gz"
+    with gzip.open(path, "wb") as f:
+        pickle.dump(payload, f, protocol=2)
+    with pytest.raises(DataError, match="mnist.pkl.gz.*expected"):
+        load_mnist(path)
+
+
+def test_downloads_off_names_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPTUTORIAL_DATA", str(tmp_path / "mnist"))
+    with pytest.raises(DataError, match="downloading is turned off") as info:
+        load_mnist(download=False)
+    assert str(tmp_path / "mnist") in str(info.value)
+
+
+def test_complete_files_are_kept_during_a_download(tmp_path, sample_as_mnist, file_server):
+    """A file already there with the right content is not fetched again. (Broken by always
+    fetching in download_mnist: the opener sees four requests.)"""
+    complete = tmp_path / "train-images-idx3-ubyte.gz"
+    shutil.copy(SAMPLE / complete.name, complete)
+    before = complete.stat().st_mtime_ns
+    requested = []
+
+    def opener(url, timeout):
+        requested.append(url.rsplit("/", 1)[1])
+        return __import__("urllib.request").request.urlopen(url, timeout=timeout)
+
+    data.download_mnist(tmp_path, mirrors=(file_server,), opener=opener)
+    assert complete.name not in requested and len(requested) == len(NAMES) - 1
+    assert complete.stat().st_mtime_ns == before
+
+
+def test_the_offline_error_names_each_mirror_once(tmp_path):
+    def offline(url, timeout):
+        raise urllib.error.URLError("no network")
+
+    mirrors = ("http://first.invalid/", "http://second.invalid/")
+    with pytest.raises(DataError) as info:
+        data.download_mnist(tmp_path, mirrors=mirrors, opener=offline, retries=3)
+    message = str(info.value)
+    for mirror in mirrors:
+        assert message.count(mirror) == 1, message
 
 
 @needs_full_mnist

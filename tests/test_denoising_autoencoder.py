@@ -10,6 +10,7 @@ from deeptutorial import load_data
 from deeptutorial.denoising_autoencoder import DenoisingAutoencoder
 from deeptutorial.optimizers import adam
 
+from conftest import untrained_test_mse
 from test_dA import numeric_grad
 from test_scripts import assert_one_line_error, run
 
@@ -35,6 +36,9 @@ def test_gradients_match_finite_differences(float64, noise, level, loss):
 
 @pytest.mark.parametrize("noise", ["gaussian", "dropout"])
 def test_noise_only_in_training(float64, noise):
+    """Evaluation graphs hold no random variable and equal NumPy's noise-free model; training
+    draws fresh noise. (Broken by evaluating ``encode(add_noise(x)[0])`` in reconstruct and
+    evaluation_cost: the graph checks and the NumPy comparisons fail.)"""
     model = small_model(noise, 0.5, n_visible=8, n_hidden=5)
     data = np.random.RandomState(2).uniform(size=(4, 8))
     x = pt.matrix("x")
@@ -45,9 +49,13 @@ def test_noise_only_in_training(float64, noise):
     sigmoid = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
     np.testing.assert_allclose(reconstruct(data), sigmoid(sigmoid(data @ W + b) @ W2 + b2))
     evaluate = pytensor.function([], model.evaluation_cost(), givens={model.x: data})
+    assert not any(isinstance(node.op, RandomVariable)
+                   for node in evaluate.maker.fgraph.toposort())
+    z = sigmoid(sigmoid(data @ W + b) @ W2 + b2)
+    expected = np.mean(-np.sum(data * np.log(z) + (1 - data) * np.log(1 - z), axis=1))
+    assert evaluate() == pytest.approx(expected, rel=1e-10)
     cost, updates = model.training_cost()
     train_cost = pytensor.function([], cost, updates=updates, givens={model.x: data})
-    assert evaluate() == evaluate()
     first, second = train_cost(), train_cost()
     assert first != second and first != evaluate()  # fresh noise at every training step
 
@@ -90,13 +98,18 @@ def test_bad_arguments_are_named(kwargs, word):
         DenoisingAutoencoder(numpy_rng=np.random.RandomState(0), **kwargs)
 
 
-def test_script_writes_images_and_results(tmp_path):
+def test_script_writes_images_and_results(tmp_path, float32):
+    """(Broken by leaving the Adam updates out of the training step: the trained test MSE
+    equals the untrained one.)"""
     proc = run("denoising_autoencoder.py", "--dataset", "sample", "--epochs", 1, "--n-hidden", 20,
                "--output-folder", tmp_path)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "results.json").read_text())
     assert sorted(results["test_mse"]) == ["dropout", "gaussian"]
-    assert all(0 < v < 1 for v in results["test_mse"].values())
+    for kind, mse in results["test_mse"].items():
+        untrained = untrained_test_mse(DenoisingAutoencoder(
+            numpy_rng=np.random.RandomState(123), n_hidden=20, noise=kind))
+        assert mse < 0.8 * untrained, (kind, mse, untrained)
     assert results["settings"]["dropout_rate"] == 0.3
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
         "denoising_dropout.png", "denoising_gaussian.png", "denoising_side_by_side.png"]

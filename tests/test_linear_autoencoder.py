@@ -85,7 +85,9 @@ def test_script_end_to_end(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["settings"]["epochs"] == 600
     assert len(results["principal_angles_degrees"]) == 2
-    assert max(results["principal_angles_degrees"]) < 5
+    # the goal: within 2 degrees of PCA's plane (broken by training the encoder only,
+    # adam(cost, [model.W, model.b]): the decoder's plane stays where it started)
+    assert max(results["principal_angles_degrees"]) < 2
     assert (tmp_path / results["image"]).stat().st_size > 0
 
 

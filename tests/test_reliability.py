@@ -137,25 +137,47 @@ def test_saved_files_never_hold_pickles(tmp_path):
         load_arrays(tmp_path / "evil.npz")
 
 
-SDA_ARGS = ["--dataset", "sample", "--pretraining-epochs", 3, "--training-epochs", 3,
+SDA_ARGS = ["--dataset", "sample", "--pretraining-epochs", 3, "--training-epochs", 4,
             "--batch-size", 10, "--hidden-layers", 30, 20, "--corruption-levels", 0.1, 0.2,
             "--pretrain-lr", 0.01, "--save-model"]
 
 
-def test_killed_SdA_run_resumes_to_the_same_result(tmp_path):
-    whole, out, ckpt = tmp_path / "whole", tmp_path / "out", tmp_path / "ckpt"
-    proc = run("test_SdA.py", *SDA_ARGS, "--output-folder", whole)
-    assert proc.returncode == 0, proc.stderr
-    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "test_SdA.py"),
-                             *map(str, SDA_ARGS), "--output-folder", out,
-                             "--checkpoint-dir", ckpt], stdout=subprocess.PIPE,
+def start_SdA(*args):
+    return subprocess.Popen([sys.executable, str(REPO / "scripts" / "test_SdA.py"),
+                             *map(str, SDA_ARGS), *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    wait_for(ckpt / "SdA.npz", proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc = run("test_SdA.py", *SDA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt,
-               "--resume")
+
+
+def checkpoint_state(path):
+    try:
+        return load_arrays(path)[1]["state"]
+    except (ValueError, KeyError):  # not there yet
+        return None
+
+
+def signal_when(path, proc, ready, sig, seconds=180):
+    """Send ``sig`` to ``proc`` once the checkpoint at ``path`` satisfies ``ready(state)``;
+    return the state it had then."""
+    deadline = time.time() + seconds
+    while True:
+        assert proc.poll() is None, "the run ended before the signal: " + proc.communicate()[1]
+        assert time.time() < deadline, "the checkpoint never reached the awaited state"
+        state = checkpoint_state(path) if path.exists() else None
+        if state is not None and ready(state):
+            proc.send_signal(sig)
+            return state
+        time.sleep(0.002)
+
+
+@pytest.fixture(scope="module")
+def whole_SdA(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole_SdA")
+    proc = run("test_SdA.py", *SDA_ARGS, "--output-folder", out)
     assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def assert_same_SdA_run(out, whole):
     got = json.loads((out / "results.json").read_text())
     want = json.loads((whole / "results.json").read_text())
     for key in ("validation_curve", "test_error_percent", "finetune_epoch_costs"):
@@ -165,6 +187,88 @@ def test_killed_SdA_run_resumes_to_the_same_result(tmp_path):
     a, _ = load_arrays(out / "model.npz")
     b, _ = load_arrays(whole / "model.npz")
     assert all(np.array_equal(a[k], b[k]) for k in b)
+
+
+def pretraining_epochs_done(state):
+    return sum(len(h["epoch_costs"]) for h in state["pretraining"])
+
+
+@pytest.mark.parametrize("when", ["pretraining", "fine-tuning"])
+def test_killed_SdA_run_resumes_to_the_same_result(tmp_path, whole_SdA, when):
+    """Killed part-way (during pretraining, or during fine-tuning), resumed from the
+    checkpoint, the run ends exactly as an uninterrupted one. (Broken by ignoring --resume:
+    "Resuming from" is missing and the resumed run starts at epoch 0.)"""
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    proc = start_SdA("--output-folder", out, "--checkpoint-dir", ckpt)
+    if when == "pretraining":
+        ready = lambda s: 1 <= pretraining_epochs_done(s) < 6  # noqa: E731
+    else:
+        ready = lambda s: s["finetune"]["epochs"] >= 1  # noqa: E731
+    state = signal_when(ckpt / "SdA.npz", proc, ready, signal.SIGKILL)
+    proc.wait()
+    if when == "fine-tuning":
+        assert state["finetune"]["epochs"] < SDA_ARGS[SDA_ARGS.index("--training-epochs") + 1]
+    proc = run("test_SdA.py", *SDA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt,
+               "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert "Resuming from" in proc.stdout
+    done_before = pretraining_epochs_done(state)
+    assert proc.stdout.count("Pre-training layer") == 6 - done_before  # only what was left
+    assert_same_SdA_run(out, whole_SdA)
+
+
+def test_a_saved_SdA_reloads_with_the_same_errors(tmp_path, whole_SdA):
+    """--load-model skips training and scores the saved network: the same test error and the
+    same filters. (Broken by not calling sda.load_params: the errors are chance's.)"""
+    proc = run("test_SdA.py", *SDA_ARGS, "--load-model", whole_SdA, "--output-folder", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Pre-training" not in proc.stdout and "Loaded" in proc.stdout
+    got = json.loads((tmp_path / "results.json").read_text())
+    want = json.loads((whole_SdA / "results.json").read_text())
+    assert got["test_error_percent"] == pytest.approx(want["test_error_percent"])
+    assert got["validation_error_percent"] == pytest.approx(
+        want["validation_curve"][-1]["error_percent"])
+    assert ((tmp_path / "filters_layer0.png").read_bytes()
+            == (whole_SdA / "filters_layer0.png").read_bytes())
+
+
+def test_SdA_ctrl_c_stops_cleanly_and_resumes(tmp_path, whole_SdA):
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    proc = start_SdA("--output-folder", out, "--checkpoint-dir", ckpt)
+    signal_when(ckpt / "SdA.npz", proc, lambda s: pretraining_epochs_done(s) >= 1, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("test_SdA.py: error: interrupted after")
+    assert json.loads((out / "results.json").read_text())["interrupted"] is True
+    proc = run("test_SdA.py", *SDA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt,
+               "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert_same_SdA_run(out, whole_SdA)
+
+
+def test_a_second_ctrl_c_aborts_at_once(capsys):
+    """The first Ctrl-C asks for a stop after the minibatch; a second one raises at once, and
+    the script ends in one line with exit code 130. (Broken by ignoring the second signal in
+    stop_on_interrupt's handler: no KeyboardInterrupt.)"""
+    import os
+
+    from deeptutorial.cli import run_script
+    from deeptutorial.training import stop_on_interrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with stop_on_interrupt(log=lambda line: None) as stop:
+            os.kill(os.getpid(), signal.SIGINT)
+            assert stop.requested  # the first: only a request
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler raises here
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+    def main(argv):
+        raise KeyboardInterrupt
+
+    assert run_script(main, []) == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "aborted at once" in lines[0]
 
 
 def test_interrupted_finetuning_resumes_exactly():
