@@ -3,9 +3,9 @@ performance issue ("the original Theano code"), measured on the machine at hand.
 
 Runs in its own environment, since Theano needs NumPy 1 (and NumPy 1's old aliases):
 
-    python -m venv /tmp/theano-venv
-    /tmp/theano-venv/bin/pip install "numpy<1.27" "scipy<1.12" theano==1.0.5
-    /tmp/theano-venv/bin/python benchmarks/theano_dA.py
+    python -m venv .theano-venv
+    .theano-venv/bin/pip install "numpy<1.27" "scipy<1.12" theano==1.0.5
+    .theano-venv/bin/python benchmarks/theano_dA.py --epochs 15
 
 It builds the tutorial's step as the tutorial's ``dA`` class and ``test_dA`` do, with nothing
 of this project: 784-500 tied weights initialised from ``RandomState(123)`` after the noise
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -64,9 +65,12 @@ def build_step(train_x, batch: int, n_hidden: int, learning_rate: float):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default=None)
+    parser.add_argument("--dataset", default=os.environ.get("DEEPTUTORIAL_DATA"),
+                        help="folder of the MNIST IDX files (default: $DEEPTUTORIAL_DATA)")
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
+    if not args.dataset:
+        parser.error("name the MNIST folder with --dataset or $DEEPTUTORIAL_DATA")
     theano.config.floatX = "float32"
     train_x = theano.shared(training_images(Path(args.dataset)), borrow=True)
     start = time.perf_counter()

@@ -51,3 +51,40 @@ def check_choice(name: str, value, choices) -> None:
     """``value`` must be one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+class TooLargeError(ValueError):
+    """A model or an array would not fit in the machine's memory; refused before allocation."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (``MemAvailable`` of /proc/meminfo, else
+    the free physical pages), or None where neither can be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(name: str, shape: tuple, bytes_per_value: int = 8) -> None:
+    """Refuse, before allocating it, an array of ``shape`` that would not fit in memory
+    (``bytes_per_value``: 8 for the float64 draws the initialisers make)."""
+    n_values = 1
+    for n in shape:
+        n_values *= int(n)
+    needed = n_values * bytes_per_value
+    available = available_memory()
+    if available is not None and needed > available:
+        dims = " x ".join(str(int(n)) for n in shape)
+        raise TooLargeError(f"{name} of {dims} = {n_values:,} values needs "
+                            f"{needed / 1e9:.1f} GB, but {available / 1e9:.1f} GB of memory is "
+                            f"available: choose fewer units")

@@ -77,6 +77,16 @@ def non_negative_float(text: str) -> float:
     return _typed(text, float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 
 
+def non_negative_int(text: str) -> int:
+    """A count or an index: 0, 1, 2, ..."""
+    return _typed(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def seed_int(text: str) -> int:
+    """A seed of ``numpy.random.RandomState``: 0 to 2**32 - 1."""
+    return _typed(text, int, lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)")
+
+
 def make_parser(description: str, output_folder: str, seed: int) -> OneLineParser:
     """A parser with the flags every script has: data, seed, output folder, debug."""
     parser = OneLineParser(description=description,
@@ -85,7 +95,8 @@ def make_parser(description: str, output_folder: str, seed: int) -> OneLineParse
                         help="folder of MNIST IDX files, an mnist.pkl.gz, or 'sample' (the "
                              "bundled sample); by default $DEEPTUTORIAL_DATA or the user's "
                              "cache folder, downloaded there if missing")
-    parser.add_argument("--seed", type=int, default=seed, help="seed of numpy.random.RandomState")
+    parser.add_argument("--seed", type=seed_int, default=seed,
+                        help="seed of numpy.random.RandomState")
     parser.add_argument("--output-folder", default=output_folder,
                         help="where images and results.json are written")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -139,6 +150,35 @@ def check_writable_folder(flag: str, folder: str | os.PathLike) -> None:
         raise ValueError(f"{flag} {folder} cannot be created: {parent} is not writable")
 
 
+_locks: list = []  # open lock files: released when the process ends, however it ends
+
+
+def lock_folder(flag: str, folder: str | os.PathLike) -> None:
+    """Take the lock of a checkpoint folder for this process, or refuse in one line if another
+    live run holds it. The lock is the operating system's (``flock``): a killed run does not
+    leave it stuck."""
+    try:
+        import fcntl
+    except ImportError:  # no flock here: runs are not guarded against each other
+        return
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, ".lock")
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise ValueError(f"{flag} {folder} is in use by another run (process {owner}): wait "
+                         f"for it to end or choose another folder") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _locks.append(handle)
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse and check the flags, and the folders the run will write, before anything is
     loaded; then build graphs in float32. A problem ends the script with one line."""
@@ -149,6 +189,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
         check_writable_folder("--output-folder", args.output_folder)
         if getattr(args, "checkpoint_dir", None):
             check_writable_folder("--checkpoint-dir", args.checkpoint_dir)
+            lock_folder("--checkpoint-dir", args.checkpoint_dir)
     except ValueError as exc:
         parser.error(str(exc))
     use_float32()
@@ -219,8 +260,17 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
     except (ValueError, NonFiniteCost, OSError, TrainingInterrupted) as exc:
         if "--debug" in argv:
             traceback.print_exc()
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in str(message):
+            message = f"{exc.filename}: {message}"
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return 130 if isinstance(exc, TrainingInterrupted) else 1
+    except MemoryError as exc:
+        if "--debug" in argv:
+            traceback.print_exc()
+        print(f"{prog}: error: out of memory ({exc or 'an allocation failed'}): choose a "
+              f"smaller model or batch", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, the last checkpoint kept
         if "--debug" in argv:
             traceback.print_exc()
@@ -233,4 +283,4 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
 __all__ = ["DataError", "add_persistence_flags", "add_training_flags", "training_figures", "check_batch_size", "check_same_settings",
            "check_writable_folder", "load_datasets", "make_parser", "new_results", "parse_args",
            "positive_int", "positive_float", "fraction", "fraction_below_one", "open_fraction",
-           "non_negative_float", "run_script", "settings_of", "use_float32"]
+           "non_negative_float", "non_negative_int", "run_script", "seed_int", "settings_of", "use_float32"]

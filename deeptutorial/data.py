@@ -24,6 +24,7 @@ import pickle
 import time
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -61,7 +62,25 @@ Split = tuple[np.ndarray, np.ndarray]
 
 
 class DataError(ValueError):
-    """The data could not be found, fetched or read; the message says which file and why."""
+    """A file could not be found, fetched or read; the message names the file, what was
+    expected and what was found."""
+
+
+_MAGIC = ((b"\x1f\x8b", "a gzip file"), (b"PK\x03\x04", "a zip (or .npz) file"),
+          (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"%PDF", "a PDF"),
+          (b"\x93NUMPY", "a .npy file"), (b"\x80", "a pickle"), (b"\x00\x00\x08", "an IDX file"))
+
+
+def describe_kind(head: bytes) -> str:
+    """What a file that starts with ``head`` looks like, for error messages."""
+    if not head:
+        return "an empty file"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "a text file"
+    return f"a file starting with bytes {head[:4].hex(' ')}"
 
 
 def default_data_dir() -> Path:
@@ -90,7 +109,7 @@ def read_idx(path: str | os.PathLike, expected_sha256: str | None = None) -> np.
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
     if expected_sha256 is not None:
         digest = hashlib.sha256(raw).hexdigest()
@@ -101,7 +120,8 @@ def read_idx(path: str | os.PathLike, expected_sha256: str | None = None) -> np.
 
 def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
+        raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number); found "
+                        f"{describe_kind(raw[:8])}")
     ndim = raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
@@ -175,14 +195,30 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 def load_pickle(path: str | os.PathLike) -> list[Split]:
     """Load the tutorial's ``mnist.pkl.gz`` safely (see ``_ArraysOnlyUnpickler``)."""
     path = Path(path)
+    head = path.read_bytes()[:8]
+    gzipped = head[:2] == b"\x1f\x8b"
+    inner = head
+    if gzipped:
+        try:
+            with gzip.open(path, "rb") as f:
+                inner = f.read(8)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: a damaged gzip file ({exc})") from None
+    if not inner.startswith(b"\x80"):
+        found = describe_kind(inner) + (" inside gzip" if gzipped else "")
+        raise DataError(f"{path}: not the tutorial's mnist.pkl.gz (a pickle, gzipped or not); "
+                        f"found {found}")
     try:
-        opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
-        with opener(path, "rb") as f:
-            data = _ArraysOnlyUnpickler(f, encoding="latin1").load()
+        raw = path.read_bytes()
+        if gzipped:  # decompress it whole: a cut gzip trailer is found too
+            raw = gzip.decompress(raw)
+        data = _ArraysOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as exc:
-        raise DataError(f"{path}: cannot unpickle ({exc})") from None
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, zlib.error,
+            IndexError, KeyError, AttributeError, MemoryError) as exc:
+        raise DataError(f"{path}: a damaged or truncated pickle ({type(exc).__name__}: "
+                        f"{exc})") from None
     try:
         splits = [(np.asarray(x, dtype=np.float32), np.asarray(y).astype(np.int32)) for x, y in data]
         if len(splits) != 3 or any(x.ndim != 2 or len(x) != len(y) for x, y in splits):

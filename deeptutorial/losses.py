@@ -17,6 +17,12 @@ def cross_entropy(x, logits):
     return pt.sum(pt.softplus(logits) - x * logits, axis=1)
 
 
+def mean_pixel_cross_entropy(x, logits):
+    """The binary cross-entropy averaged over pixels and images (the per-pixel mean the
+    framework examples report), from the logits as ``cross_entropy``."""
+    return pt.mean(pt.softplus(logits) - x * logits)
+
+
 def mse(a, b):
     """Mean over rows and columns of ``(a - b)^2``."""
     return pt.mean((a - b) ** 2)

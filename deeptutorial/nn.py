@@ -9,6 +9,8 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
+from deeptutorial.checks import check_fits_in_memory
+
 
 def shared_floatX(value: np.ndarray, name: str) -> pytensor.compile.SharedVariable:
     """A shared variable holding ``value`` in ``floatX`` (its buffer borrowed, not copied)."""
@@ -18,6 +20,7 @@ def shared_floatX(value: np.ndarray, name: str) -> pytensor.compile.SharedVariab
 
 def zeros_shared(n: int, name: str) -> pytensor.compile.SharedVariable:
     """A shared vector of ``n`` zeros in ``floatX``: how every bias starts."""
+    check_fits_in_memory(f"the vector {name}", (n,))
     return shared_floatX(np.zeros(n), name)
 
 
@@ -28,6 +31,7 @@ def init_sigmoid_weights(numpy_rng: np.random.RandomState, n_in: int, n_out: int
     inputs' signal and of its gradients; the sigmoid's slope at 0 is 1/4, hence the factor 4.
     A quarter of it is Glorot's range for tanh and linear layers.
     """
+    check_fits_in_memory("a weight matrix", (n_in, n_out))
     bound = 4 * np.sqrt(6.0 / (n_in + n_out))
     return np.asarray(numpy_rng.uniform(low=-bound, high=bound, size=(n_in, n_out)),
                       dtype=pytensor.config.floatX)
@@ -37,8 +41,25 @@ def he_normal(numpy_rng: np.random.RandomState, n_in: int, n_out: int,
               scale: float = 2.0) -> np.ndarray:
     """Normal with variance ``scale / n_in`` (He et al., 2015): with ``scale = 2``, ReLU-like
     layers keep the second moment of their inputs from layer to layer."""
+    check_fits_in_memory("a weight matrix", (n_in, n_out))
     return np.asarray(numpy_rng.normal(0.0, np.sqrt(scale / n_in), size=(n_in, n_out)),
                       dtype=pytensor.config.floatX)
+
+
+def glorot_uniform_kernel(numpy_rng: np.random.RandomState, kh: int, kw: int, c_in: int,
+                          c_out: int) -> np.ndarray:
+    """A convolution kernel (kh, kw, c_in, c_out) uniform in +-sqrt(6 / (fan_in + fan_out)),
+    with ``fan_in = kh kw c_in`` and ``fan_out = kh kw c_out``: Glorot's range, as the
+    best-known framework examples initialise their convolutions."""
+    check_fits_in_memory("a convolution kernel", (kh, kw, c_in, c_out))
+    bound = np.sqrt(6.0 / (kh * kw * (c_in + c_out)))
+    return np.asarray(numpy_rng.uniform(-bound, bound, size=(kh, kw, c_in, c_out)),
+                      dtype=pytensor.config.floatX)
+
+
+def relu(a):
+    """The rectified linear unit, ``max(a, 0)``."""
+    return pt.maximum(a, 0)
 
 
 def elu(a):
@@ -54,7 +75,8 @@ def identity(a):
     return a
 
 
-ACTIVATIONS = {"sigmoid": pt.sigmoid, "tanh": pt.tanh, "elu": elu, "linear": identity}
+ACTIVATIONS = {"sigmoid": pt.sigmoid, "tanh": pt.tanh, "elu": elu, "relu": relu,
+               "linear": identity}
 
 
 def l2_penalty(weights: list) -> pt.TensorVariable:

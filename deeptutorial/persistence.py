@@ -9,10 +9,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from deeptutorial.data import DataError, describe_kind
 from deeptutorial.results import write_atomically
 
 META_KEY = "__meta__"
@@ -32,14 +36,27 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray],
 
 
 def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a file written by ``save_arrays``; object arrays (pickles) are refused."""
+    """Read a file written by ``save_arrays``; object arrays (pickles) are refused.
+
+    Any problem (missing, empty, truncated, another kind of file, a damaged array or
+    document) is a ``DataError`` naming the file, what was expected and what was found.
+    """
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (expected a .npz file of saved arrays)")
+    head = path.read_bytes()[:8]
+    if not head.startswith(b"PK"):
+        raise DataError(f"{path}: not a .npz file of saved arrays; found {describe_kind(head)}")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{path}: cannot read saved arrays ({exc})") from None
-    meta = json.loads(str(arrays.pop(META_KEY))) if META_KEY in arrays else {}
+        meta = json.loads(str(arrays.pop(META_KEY))) if META_KEY in arrays else {}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+            struct.error, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: a damaged or truncated .npz file of saved arrays "
+                        f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: its document is not a JSON object")
     return arrays, meta
 
 
@@ -65,7 +82,7 @@ def assign_values(variables: dict, arrays: dict[str, np.ndarray], source: str = 
         elif arrays[name].dtype != current.dtype:
             problems.append(f"{name} has dtype {arrays[name].dtype}, the model needs {current.dtype}")
     if problems:
-        raise ValueError(f"{source} does not fit this model: " + "; ".join(problems))
+        raise DataError(f"{source} does not fit this model: " + "; ".join(problems))
     for name, variable in variables.items():
         variable.set_value(np.array(arrays[name]), borrow=True)
 
@@ -102,11 +119,14 @@ def load_checkpoint(path: str | os.PathLike, variables: dict, rngs: list) -> dic
     """Restore what ``save_checkpoint`` saved into the same variables; return ``state``."""
     arrays, meta = load_arrays(path)
     if "state" not in meta or len(meta.get("rng_states", ())) != len(rngs):
-        raise ValueError(f"{path}: not a checkpoint of this model "
-                         f"(expected {len(rngs)} random generator states)")
+        raise DataError(f"{path}: not a checkpoint of this model "
+                        f"(expected {len(rngs)} random generator states)")
     assign_values(variables, arrays, source=str(path))
-    for generator, state in zip(rngs, meta["rng_states"]):
-        set_rng_state(generator, state)
+    try:
+        for generator, state in zip(rngs, meta["rng_states"]):
+            set_rng_state(generator, state)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: a random generator state is damaged ({exc})") from None
     return meta["state"]
 
 

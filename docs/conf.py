@@ -37,6 +37,17 @@ html_sidebars = {"**": ["sidebar-nav-bs"]}
 # MathJax 2 from the jupyter-server-mathjax package, copied into _static/ with the site.
 html_static_path = [str(Path(jupyter_server_mathjax.__file__).parent / "static")]
 mathjax_path = "MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+# That package ships MathJax 2 with the STIX-Web fonts only (as Jupyter uses it). MyST marks
+# the page to be skipped and its maths to be processed, with classes MathJax 2 must be told.
+myst_update_mathjax = False
+mathjax2_config = {
+    "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
+                "processClass": "tex2jax_process|mathjax_process|math|output_area",
+                "ignoreClass": "tex2jax_ignore|mathjax_ignore"},
+    "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web",
+                 "imageFont": None},
+    "SVG": {"font": "STIX-Web"},
+}
 
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
@@ -88,7 +99,9 @@ def write_record_lines() -> None:
 
 def _short(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.6g}"
+    if isinstance(value, dict) and "mean" in value:
+        return f"{_short(value['mean'])} (mean of {len(value.get('runs', []))} runs)"
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_short(v)}" for k, v in value.items())
     if isinstance(value, list):

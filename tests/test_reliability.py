@@ -301,3 +301,65 @@ def test_interrupted_finetuning_resumes_exactly():
                               history=history, stop=stop)
     history.epoch_seconds = whole.epoch_seconds = []
     assert history == whole
+
+
+def test_two_runs_cannot_share_a_checkpoint_folder(tmp_path):
+    """A live run's checkpoint folder is refused to a second run, in one line; once the first
+    is killed the folder is free again. (Broken by not calling lock_folder in parse_args.)"""
+    ckpt = tmp_path / "ckpt"
+    first = start(*DA_ARGS, "--epochs", 50, "--output-folder", tmp_path / "a",
+                  "--checkpoint-dir", ckpt)
+    wait_for(ckpt / "dA_corruption_30.npz", first)
+    second = run("test_dA.py", *DA_ARGS, "--output-folder", tmp_path / "b",
+                 "--checkpoint-dir", ckpt, "--resume")
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"in use by another run (process {first.pid})" in lines[0]
+    assert not (tmp_path / "b").exists()
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    third = run("test_dA.py", *DA_ARGS, "--epochs", 1, "--output-folder", tmp_path / "c",
+                "--checkpoint-dir", tmp_path / "other")
+    assert third.returncode == 0, third.stderr
+    fourth = subprocess.run([sys.executable, "-c",
+                             "import sys; from deeptutorial.cli import lock_folder; "
+                             f"lock_folder('--checkpoint-dir', {str(ckpt)!r}); print('locked')"],
+                            capture_output=True, text=True)
+    assert fourth.stdout.strip() == "locked", fourth.stderr  # the killed run left no lock
+
+
+def test_a_full_disk_mid_run_keeps_the_last_checkpoint_and_says_so(tmp_path, monkeypatch, capsys):
+    """A checkpoint write that fails (ENOSPC) ends the run in one line, non-zero, and the
+    checkpoint of the epoch before stays intact and loadable. (Broken by writing checkpoints
+    in place, ``open(path, "wb")``, instead of through a temporary file.)"""
+    import errno
+    import importlib.util
+    import os
+
+    from deeptutorial import results
+    from deeptutorial.cli import run_script
+
+    spec = importlib.util.spec_from_file_location("test_dA_script", REPO / "scripts" / "test_dA.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    ckpt = tmp_path / "ckpt"
+    calls = {"fsync": 0}
+    real_fsync = os.fsync
+
+    def fsync_fails_on_the_second_checkpoint(fd):
+        calls["fsync"] += 1
+        if calls["fsync"] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(results.os, "fsync", fsync_fails_on_the_second_checkpoint)
+    code = run_script(script.main, ["--dataset", "sample", "--epochs", "3", "--n-hidden", "20",
+                                    "--corruption-levels", "0.3", "--output-folder",
+                                    str(tmp_path / "out"), "--checkpoint-dir", str(ckpt)])
+    assert code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert "No space left on device" in lines[0] and "the earlier one is intact" in lines[0]
+    _, meta = load_arrays(ckpt / "dA_corruption_30.npz")  # the first epoch's, readable
+    assert len(meta["state"]["history"]["epoch_costs"]) == 1
+    assert not list(ckpt.glob(".*.part"))  # no temporary file left behind

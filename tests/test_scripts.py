@@ -67,3 +67,33 @@ def test_first_epoch_reproduces_the_tutorial(tmp_path):
     assert "Training epoch 0, cost 63.2892" in proc.stdout
     cost = json.loads((tmp_path / "results.json").read_text())["runs"][0]["epoch_costs"][0]
     assert cost == pytest.approx(63.2892, rel=1e-4)
+
+
+def test_the_four_bad_cases_each_end_in_one_line_before_training(tmp_path):
+    """A truncated checkpoint, an output folder that is a file, a PNG as the dataset, a model
+    too large for the machine: one line each, nothing trained, nothing of an earlier run lost.
+    (Broken by checking the output folder only when results are written: the second case
+    trains first.)"""
+    ckpt = tmp_path / "ckpt"
+    args = ["--dataset", "sample", "--epochs", 1, "--n-hidden", 20, "--corruption-levels", 0.3]
+    assert run("test_dA.py", *args, "--output-folder", tmp_path / "a",
+               "--checkpoint-dir", ckpt).returncode == 0
+    checkpoint = ckpt / "dA_corruption_30.npz"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:2000])
+    earlier = (tmp_path / "a" / "results.json").read_bytes()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me")
+    png = tmp_path / "digits.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    for extra, word in (([ "--output-folder", tmp_path / "a", "--checkpoint-dir", ckpt,
+                          "--resume"], "truncated"),
+                        (["--output-folder", a_file], "not a folder"),
+                        (["--output-folder", tmp_path / "b", "--dataset", png], "PNG image"),
+                        (["--output-folder", tmp_path / "c", "--n-hidden", 10 ** 7],
+                         "choose fewer units")):
+        proc = run("test_dA.py", *args, *extra)
+        assert proc.returncode != 0 and "Training epoch" not in proc.stdout
+        assert_one_line_error(proc, word)
+    assert (tmp_path / "a" / "results.json").read_bytes() == earlier
+    assert a_file.read_text() == "keep me"
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()

@@ -1,0 +1,159 @@
+"""2-D convolution, pooling and upsampling built from PyTensor's ordinary ops.
+
+PyTensor 3 has no neural-network convolution (Theano's ``conv2d`` and pooling were removed), so
+this module builds them in the graph. Every function takes and returns PyTensor tensors, and
+``pytensor.grad`` differentiates through all of them like any other expression.
+
+**Layout.** Images are ``(batch, height, width, channels)`` ("NHWC", channels last); kernels are
+``(kernel_height, kernel_width, in_channels, out_channels)``. Channels last makes the channel
+axis the fastest-varying one, so gathering patches and reshaping them into a matrix needs no
+transposition.
+
+**Convolution as one matrix product.** For a ``k x k`` kernel, each output pixel is a dot
+product between the ``k * k * C`` input values under the kernel and a column of weights.
+``conv2d`` pads the input, takes the ``k * k`` strided slices ``x[:, i::s, j::s, :]`` (one per
+kernel position), joins them along the channel axis into patches of shape
+``(batch, out_h, out_w, k * k * C)``, and multiplies the patches, seen as a matrix of
+``batch * out_h * out_w`` rows, by the kernel seen as a ``(k * k * C, F)`` matrix: one GEMM,
+which BLAS runs fast. (Like the networks' layers, it computes a cross-correlation: the kernel
+is not flipped.)
+
+**Padding.** ``"valid"`` uses only positions where the kernel fits inside the input:
+``out = (in - k) // s + 1``. ``"same"`` pads so that ``out = ceil(in / s)``, with the extra
+row or column, if any, at the bottom and right (TensorFlow's rule).
+
+**The transposed convolution** is the adjoint of the convolution: the linear map ``T`` with
+``<conv2d(x), y> = <x, T(y)>`` for all ``x`` and ``y``. It maps a ``stride``-times smaller image
+back to the larger one, and is what a decoder uses to upsample with learnt weights. It is built
+as exactly that: the gradient of ``sum(conv2d(x, kernel) * y)`` with respect to ``x``, which
+PyTensor expresses with the same slices run backwards (each kernel position adds its share
+into the padded image).
+
+Bad shapes are refused when the graph is built, with a ``ValueError`` naming the values.
+"""
+
+from __future__ import annotations
+
+import pytensor
+import pytensor.tensor as pt
+from pytensor.graph import graph_replace
+
+PADDINGS = ("valid", "same")
+
+
+def _static(shape, what: str) -> tuple[int, ...]:
+    if any(dim is None for dim in shape):
+        raise ValueError(f"{what} needs a static shape (use pt.tensor4(shape=...) or "
+                         f"specify_shape), got {shape}")
+    return tuple(int(dim) for dim in shape)
+
+
+def _kernel(kernel):
+    """``(kernel, its shape)``: a shared variable's shape is read from its value (PyTensor
+    gives shared variables no static shape) and stated in the graph."""
+    shape = kernel.type.shape
+    if any(dim is None for dim in shape) and hasattr(kernel, "get_value"):
+        shape = kernel.get_value(borrow=True).shape
+        kernel = pt.specify_shape(kernel, shape)
+    if len(shape) != 4:
+        raise ValueError(f"a kernel is (kh, kw, in_channels, out_channels), got shape {shape}")
+    return kernel, _static(shape, "the kernel")
+
+
+def _check_stride(stride) -> int:
+    if not (isinstance(stride, int) and not isinstance(stride, bool) and stride >= 1):
+        raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
+    return stride
+
+
+def output_size(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """``(out, pad_before, pad_after)`` of one spatial axis."""
+    if padding == "valid":
+        if kernel > size:
+            raise ValueError(f"kernel {kernel} is larger than the input's {size} pixels "
+                             f"('valid' padding)")
+        return (size - kernel) // stride + 1, 0, 0
+    if padding == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + kernel - size, 0)
+        return out, total // 2, total - total // 2
+    raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+
+
+def conv2d(x, kernel, stride: int = 1, padding: str = "valid"):
+    """Convolve ``x`` (N, H, W, C) with ``kernel`` (kh, kw, C, F): (N, out_h, out_w, F).
+
+    Built as one matrix product over gathered patches (see the module docstring). The kernel's
+    shape must be static (a shared variable's is), and so must ``x``'s height, width and
+    channels.
+    """
+    stride = _check_stride(stride)
+    kernel, (kh, kw, c_in, c_out) = _kernel(kernel)
+    _, h, w, c = x.type.shape
+    h, w, c = _static((h, w, c), "the input's height, width and channels")
+    if c != c_in:
+        raise ValueError(f"the input has {c} channels, the kernel expects {c_in}")
+    out_h, top, bottom = output_size(h, kh, stride, padding)
+    out_w, left, right = output_size(w, kw, stride, padding)
+    if top or bottom or left or right:
+        x = pt.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    patches = pt.concatenate(
+        [x[:, i:i + (out_h - 1) * stride + 1:stride, j:j + (out_w - 1) * stride + 1:stride, :]
+         for i in range(kh) for j in range(kw)], axis=3)
+    rows = patches.reshape((-1, kh * kw * c))
+    out = pt.dot(rows, kernel.reshape((kh * kw * c, c_out)))
+    return pt.specify_shape(out.reshape((x.shape[0], out_h, out_w, c_out)),
+                            (None, out_h, out_w, c_out))
+
+
+def conv2d_transpose(y, kernel, stride: int = 1, padding: str = "valid",
+                     output_shape: tuple[int, int] | None = None):
+    """The adjoint of ``conv2d(., kernel, stride, padding)``: maps ``y`` (N, h, w, F) to
+    (N, H, W, C) for the kernel (kh, kw, C, F) of the forward convolution.
+
+    ``output_shape`` is ``(H, W)``; by default the largest image the forward convolution maps
+    to ``(h, w)`` (``h * stride`` for ``"same"``). A shape the forward convolution would not
+    map to ``(h, w)`` is refused.
+    """
+    stride = _check_stride(stride)
+    kernel, (kh, kw, c_in, c_out) = _kernel(kernel)
+    _, h, w, f = y.type.shape
+    h, w, f = _static((h, w, f), "the input's height, width and channels")
+    if f != c_out:
+        raise ValueError(f"the input has {f} channels, the kernel maps {c_out} to {c_in}")
+    if output_shape is None:
+        output_shape = tuple(n * stride if padding == "same" else (n - 1) * stride + k
+                             for n, k in ((h, kh), (w, kw)))
+    big_h, big_w = (int(v) for v in output_shape)
+    for axis, big, small, k in (("height", big_h, h, kh), ("width", big_w, w, kw)):
+        if big < 1 or output_size(big, k, stride, padding)[0] != small:
+            raise ValueError(f"a {axis} of {big} does not convolve to {small} with kernel {k}, "
+                             f"stride {stride} and {padding!r} padding: no such output shape")
+    x = pt.tensor4("x", shape=(None, big_h, big_w, c_in), dtype=y.dtype)
+    zeros = pt.zeros((y.shape[0], big_h, big_w, c_in), dtype=y.dtype)
+    adjoint = pytensor.grad(pt.sum(conv2d(x, kernel, stride, padding) * y), x)
+    return pt.specify_shape(graph_replace(adjoint, {x: zeros}, strict=False),
+                            (None, big_h, big_w, c_in))
+
+
+def max_pool(x, size: int = 2):
+    """The maximum of each ``size x size`` block of ``x`` (N, H, W, C): (N, H/size, W/size, C).
+
+    A reshape that splits each spatial axis into blocks, then a maximum over the block axes;
+    its gradient flows to the maximum of each block. ``size`` must divide H and W."""
+    size = _check_stride(size)
+    _, h, w, c = x.type.shape
+    h, w, c = _static((h, w, c), "the input's height, width and channels")
+    if h % size or w % size:
+        raise ValueError(f"pool size {size} does not divide the input's {h} x {w} pixels")
+    blocks = x.reshape((x.shape[0], h // size, size, w // size, size, c))
+    return pt.specify_shape(pt.max(blocks, axis=(2, 4)), (None, h // size, w // size, c))
+
+
+def upsample_nearest(x, factor: int = 2):
+    """Each pixel of ``x`` (N, H, W, C) repeated ``factor`` times along both axes."""
+    factor = _check_stride(factor)
+    _, h, w, c = x.type.shape
+    h, w, c = _static((h, w, c), "the input's height, width and channels")
+    return pt.specify_shape(pt.repeat(pt.repeat(x, factor, axis=1), factor, axis=2),
+                            (None, h * factor, w * factor, c))
