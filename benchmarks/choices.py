@@ -1,6 +1,6 @@
 """What each choice behind the default fast path buys, one choice at a time.
 
-    python benchmarks/choices.py --output docs/results/choices.json
+    python benchmarks/choices.py --output docs/results/choices_one_thread/results.json
 
 Times the dA tutorial step (784-500 tied, batch 20, 0% corruption, SGD 0.1) and the SdA
 tutorial's pretraining step at batch size 1 (784-1000, corruption 0.1, learning rate 0.001)

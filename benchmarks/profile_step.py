@@ -1,6 +1,6 @@
 """Where the time of one training step goes: PyTensor's profiler, node by node.
 
-    python benchmarks/profile_step.py > docs/results/profile_step.txt
+    python benchmarks/profile_step.py > docs/results/profile_steps/profile.txt
 
 Profiles, on the library's default backend, the dA tutorial step (784-500, batch 20, 0%
 corruption) and the SdA tutorial's steps at batch size 1 (pretraining layer 0, 784-1000;

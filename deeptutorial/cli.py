@@ -280,7 +280,8 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
     return 0
 
 
-__all__ = ["DataError", "add_persistence_flags", "add_training_flags", "training_figures", "check_batch_size", "check_same_settings",
-           "check_writable_folder", "load_datasets", "make_parser", "new_results", "parse_args",
-           "positive_int", "positive_float", "fraction", "fraction_below_one", "open_fraction",
-           "non_negative_float", "non_negative_int", "run_script", "seed_int", "settings_of", "use_float32"]
+__all__ = ["DataError", "add_persistence_flags", "add_training_flags", "check_batch_size",
+           "check_same_settings", "check_writable_folder", "fraction", "fraction_below_one",
+           "load_datasets", "make_parser", "new_results", "non_negative_float",
+           "non_negative_int", "open_fraction", "parse_args", "positive_float", "positive_int",
+           "run_script", "seed_int", "settings_of", "training_figures", "use_float32"]

@@ -9,14 +9,16 @@ this module builds them in the graph. Every function takes and returns PyTensor 
 axis the fastest-varying one, so gathering patches and reshaping them into a matrix needs no
 transposition.
 
-**Convolution as one matrix product.** For a ``k x k`` kernel, each output pixel is a dot
+**Convolution as matrix products.** For a ``k x k`` kernel, each output pixel is a dot
 product between the ``k * k * C`` input values under the kernel and a column of weights.
-``conv2d`` pads the input, takes the ``k * k`` strided slices ``x[:, i::s, j::s, :]`` (one per
-kernel position), joins them along the channel axis into patches of shape
-``(batch, out_h, out_w, k * k * C)``, and multiplies the patches, seen as a matrix of
-``batch * out_h * out_w`` rows, by the kernel seen as a ``(k * k * C, F)`` matrix: one GEMM,
-which BLAS runs fast. (Like the networks' layers, it computes a cross-correlation: the kernel
-is not flipped.)
+``conv2d`` pads the input and takes the ``k * k`` strided slices ``x[:, i::s, j::s, :]``, one
+per kernel position. With few input channels it joins them along the channel axis into
+patches of shape ``(batch, out_h, out_w, k * k * C)`` and multiplies the patches, seen as a
+matrix of ``batch * out_h * out_w`` rows, by the kernel seen as a ``(k * k * C, F)`` matrix:
+one GEMM. With many channels the patches would be a ``k * k`` times larger copy of the input,
+and it is faster to multiply each slice, seen as a ``(batch * out_h * out_w, C)`` matrix, by
+its own ``(C, F)`` slice of the kernel and sum the ``k * k`` products. (Like the networks'
+layers, it computes a cross-correlation: the kernel is not flipped.)
 
 **Padding.** ``"valid"`` uses only positions where the kernel fits inside the input:
 ``out = (in - k) // s + 1``. ``"same"`` pads so that ``out = ceil(in / s)``, with the extra
@@ -39,6 +41,9 @@ import pytensor.tensor as pt
 from pytensor.graph import graph_replace
 
 PADDINGS = ("valid", "same")
+# Below this many input channels conv2d gathers patches for one product; from it on, one
+# product per kernel position measured faster (a k*k-times smaller copy, see the module doc).
+GATHER_BELOW_CHANNELS = 8
 
 
 def _static(shape, what: str) -> tuple[int, ...]:
@@ -48,16 +53,31 @@ def _static(shape, what: str) -> tuple[int, ...]:
     return tuple(int(dim) for dim in shape)
 
 
+def _stated(variable):
+    """``variable`` with the shape of its value stated in the graph, if it is a shared
+    variable (PyTensor gives those no static shape); others are returned as they are."""
+    if any(dim is None for dim in variable.type.shape) and hasattr(variable, "get_value"):
+        return pt.specify_shape(variable, variable.get_value(borrow=True).shape)
+    return variable
+
+
 def _kernel(kernel):
-    """``(kernel, its shape)``: a shared variable's shape is read from its value (PyTensor
-    gives shared variables no static shape) and stated in the graph."""
-    shape = kernel.type.shape
-    if any(dim is None for dim in shape) and hasattr(kernel, "get_value"):
-        shape = kernel.get_value(borrow=True).shape
-        kernel = pt.specify_shape(kernel, shape)
-    if len(shape) != 4:
-        raise ValueError(f"a kernel is (kh, kw, in_channels, out_channels), got shape {shape}")
-    return kernel, _static(shape, "the kernel")
+    """``(kernel, its shape)``, the shape static."""
+    kernel = _stated(kernel)
+    if kernel.type.ndim != 4:
+        raise ValueError(f"a kernel is (kh, kw, in_channels, out_channels), got "
+                         f"{kernel.type.ndim} dimensions")
+    return kernel, _static(kernel.type.shape, "the kernel")
+
+
+def _operands(images, kernel, stride):
+    """The checked operands of a convolution: the images and kernel with static shapes, the
+    kernel's shape, the images' (height, width, channels) and the stride."""
+    stride = _check_stride(stride)
+    kernel, kernel_shape = _kernel(kernel)
+    images = _stated(images)
+    size = _static(images.type.shape[1:], "the input's height, width and channels")
+    return images, kernel, kernel_shape, size, stride
 
 
 def _check_stride(stride) -> int:
@@ -83,25 +103,26 @@ def output_size(size: int, kernel: int, stride: int, padding: str) -> tuple[int,
 def conv2d(x, kernel, stride: int = 1, padding: str = "valid"):
     """Convolve ``x`` (N, H, W, C) with ``kernel`` (kh, kw, C, F): (N, out_h, out_w, F).
 
-    Built as one matrix product over gathered patches (see the module docstring). The kernel's
-    shape must be static (a shared variable's is), and so must ``x``'s height, width and
-    channels.
+    Built from matrix products over the shifted views of ``x`` (see the module docstring). The
+    kernel's shape must be static (a shared variable's is), and so must ``x``'s height, width
+    and channels.
     """
-    stride = _check_stride(stride)
-    kernel, (kh, kw, c_in, c_out) = _kernel(kernel)
-    _, h, w, c = x.type.shape
-    h, w, c = _static((h, w, c), "the input's height, width and channels")
+    x, kernel, (kh, kw, c_in, c_out), (h, w, c), stride = _operands(x, kernel, stride)
     if c != c_in:
         raise ValueError(f"the input has {c} channels, the kernel expects {c_in}")
     out_h, top, bottom = output_size(h, kh, stride, padding)
     out_w, left, right = output_size(w, kw, stride, padding)
-    if top or bottom or left or right:
-        x = pt.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    patches = pt.concatenate(
-        [x[:, i:i + (out_h - 1) * stride + 1:stride, j:j + (out_w - 1) * stride + 1:stride, :]
-         for i in range(kh) for j in range(kw)], axis=3)
-    rows = patches.reshape((-1, kh * kw * c))
-    out = pt.dot(rows, kernel.reshape((kh * kw * c, c_out)))
+    if top or bottom or left or right:  # zeros around x (pt.pad runs in Python: slower)
+        padded = pt.zeros((x.shape[0], h + top + bottom, w + left + right, c), dtype=x.dtype)
+        x = pt.set_subtensor(padded[:, top:top + h, left:left + w, :], x)
+    windows = [x[:, i:i + (out_h - 1) * stride + 1:stride, j:j + (out_w - 1) * stride + 1:stride, :]
+               for i in range(kh) for j in range(kw)]
+    if c < GATHER_BELOW_CHANNELS:  # few channels: one product over the gathered patches
+        rows = pt.concatenate(windows, axis=3).reshape((-1, kh * kw * c))
+        out = pt.dot(rows, kernel.reshape((kh * kw * c, c_out)))
+    else:  # many: one product per kernel position, summed (no k*k-times larger copy)
+        out = sum(pt.dot(window.reshape((-1, c)), kernel[k // kw, k % kw])
+                  for k, window in enumerate(windows))
     return pt.specify_shape(out.reshape((x.shape[0], out_h, out_w, c_out)),
                             (None, out_h, out_w, c_out))
 
@@ -115,10 +136,7 @@ def conv2d_transpose(y, kernel, stride: int = 1, padding: str = "valid",
     to ``(h, w)`` (``h * stride`` for ``"same"``). A shape the forward convolution would not
     map to ``(h, w)`` is refused.
     """
-    stride = _check_stride(stride)
-    kernel, (kh, kw, c_in, c_out) = _kernel(kernel)
-    _, h, w, f = y.type.shape
-    h, w, f = _static((h, w, f), "the input's height, width and channels")
+    y, kernel, (kh, kw, c_in, c_out), (h, w, f), stride = _operands(y, kernel, stride)
     if f != c_out:
         raise ValueError(f"the input has {f} channels, the kernel maps {c_out} to {c_in}")
     if output_shape is None:
@@ -142,6 +160,7 @@ def max_pool(x, size: int = 2):
     A reshape that splits each spatial axis into blocks, then a maximum over the block axes;
     its gradient flows to the maximum of each block. ``size`` must divide H and W."""
     size = _check_stride(size)
+    x = _stated(x)
     _, h, w, c = x.type.shape
     h, w, c = _static((h, w, c), "the input's height, width and channels")
     if h % size or w % size:
@@ -153,6 +172,7 @@ def max_pool(x, size: int = 2):
 def upsample_nearest(x, factor: int = 2):
     """Each pixel of ``x`` (N, H, W, C) repeated ``factor`` times along both axes."""
     factor = _check_stride(factor)
+    x = _stated(x)
     _, h, w, c = x.type.shape
     h, w, c = _static((h, w, c), "the input's height, width and channels")
     return pt.specify_shape(pt.repeat(pt.repeat(x, factor, axis=1), factor, axis=2),

@@ -70,7 +70,8 @@ class ConvAutoencoder(Autoencoder):
         self.W = [kernel("W1", 1, c), kernel("W2", c, c)]
         self.b = [zeros_shared(c, "b1"), zeros_shared(c, "b2")]
         # A transposed convolution's kernel is that of the forward convolution it undoes.
-        self.W_prime = [kernel("W_prime1", c, c), kernel("W_prime2", c, c), kernel("W_prime3", c, 1)]
+        self.W_prime = [kernel("W_prime1", c, c), kernel("W_prime2", c, c),
+                        kernel("W_prime3", c, 1)]
         self.b_prime = [zeros_shared(c, "b_prime1"), zeros_shared(c, "b_prime2"),
                         zeros_shared(1, "b_prime3")]
         self.x = pt.matrix("x") if input is None else input
@@ -99,13 +100,14 @@ class ConvAutoencoder(Autoencoder):
     def decode(self, code):
         return pt.sigmoid(self.decoder_logits(code))
 
-    def add_noise(self, x):
-        """``clip(x + noise_std * e, 0, 1)`` and the generator's update (none without noise)."""
+    def add_noise(self, x, rng: RandomGeneratorSharedVariable | None = None):
+        """``clip(x + noise_std * e, 0, 1)`` and the generator's update (none without noise);
+        ``rng`` draws the noise from another stream than the training one."""
         if self.noise_std == 0:
             return x, []
-        next_rng, e = self.pytensor_rng.normal(0, 1, size=x.shape)
-        noisy = pt.clip(x + self.noise_std * e, 0, 1).astype(x.dtype)
-        return noisy, [(self.pytensor_rng, next_rng)]
+        rng = self.pytensor_rng if rng is None else rng
+        next_rng, e = rng.normal(0, 1, size=x.shape)
+        return pt.clip(x + self.noise_std * e, 0, 1).astype(x.dtype), [(rng, next_rng)]
 
     def cost_terms(self, x=None) -> tuple[dict, list]:
         """``cost``: the mean per-pixel cross-entropy of the reconstruction of the (noisy)

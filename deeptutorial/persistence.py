@@ -53,6 +53,9 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
         meta = json.loads(str(arrays.pop(META_KEY))) if META_KEY in arrays else {}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
             struct.error, UnicodeDecodeError) as exc:
+        if "Object arrays cannot be loaded" in str(exc):
+            raise DataError(f"{path}: cannot read: it holds pickled objects, which are refused "
+                            f"(loading them could run code)") from None
         raise DataError(f"{path}: a damaged or truncated .npz file of saved arrays "
                         f"({type(exc).__name__}: {exc})") from None
     if not isinstance(meta, dict):

@@ -113,11 +113,16 @@ def write_dA_trajectory() -> None:
     """docs/_generated/dA_trajectory.md: the recorded dA run's epoch costs, both levels."""
     results = json.loads((DOCS / "results" / "dA_tutorial" / "results.json").read_text())
     runs = results["runs"]
+    theano_log = DOCS / "results" / "theano_original_dA_trajectory" / "log.txt"
+    theano = next(json.loads(line) for line in theano_log.read_text().splitlines()
+                  if line.startswith("{"))["epoch_costs"]
     header = " | ".join(f"cost at {run['corruption_level']:.0%}" for run in runs)
-    lines = [f"| epoch | {header} |", "|---" * (len(runs) + 1) + "|"]
+    lines = [f"| epoch | original Theano code at 0% | {header} |",
+             "|---" * (len(runs) + 2) + "|"]
     for epoch in range(max(len(run["epoch_costs"]) for run in runs)):
         costs = " | ".join(f"{run['epoch_costs'][epoch]:.4f}" for run in runs)
-        lines.append(f"| {epoch} | {costs} |")
+        original = f"{theano[epoch]:.4f}" if epoch < len(theano) else ""
+        lines.append(f"| {epoch} | {original} | {costs} |")
     record = json.loads((DOCS / "results" / "dA_tutorial" / "record.json").read_text())
     minutes = [sum(run["epoch_seconds"]) / 60 for run in runs]
     lines.append("")
@@ -148,8 +153,41 @@ def write_SdA_runs() -> None:
     (DOCS / "_generated" / "SdA_runs.md").write_text("\n".join(lines) + "\n")
 
 
+def write_conv_records() -> None:
+    """docs/_generated/conv_records.md: the convolutional autoencoders' recorded runs, or a
+    line saying none is recorded yet."""
+    lines = []
+    for name in ("convolutional_autoencoder", "convolutional_autoencoder_nearest"):
+        folder = DOCS / "results" / name
+        if not (folder / "results.json").is_file():
+            continue
+        results = json.loads((folder / "results.json").read_text())
+        for variant, run in results["runs"].items():
+            lines.append(f"| `{name}` | {variant} ({results['settings']['upsampling']}) | "
+                         f"{run['test_mse']:.5f} | {run['test_cross_entropy']:.4f} | "
+                         f"{len(run['epoch_costs'])} | "
+                         f"{sum(run['epoch_seconds']) / len(run['epoch_seconds']):.0f} s |")
+        for image in sorted(folder.glob("reconstructions_*.png")):
+            lines.append("")
+            lines.append(f"![{image.stem}](../results/{name}/{image.name})")
+        lines.append("")
+        lines.append(f"{{include}} record_{name}.md")
+    if not lines:
+        text = "No run of the convolutional autoencoders on full MNIST is recorded yet.\n"
+    else:
+        table = ["| record | variant | test MSE | test cross-entropy per pixel | epochs | "
+                 "seconds per epoch |", "|---|---|---|---|---|---|"]
+        rows = [line for line in lines if line.startswith("|")]
+        rest = [line for line in lines if not line.startswith("|")]
+        text = "\n".join(table + rows + [""] + [
+            line if not line.startswith("{include}") else
+            (DOCS / "_generated" / line.split()[1]).read_text().strip() for line in rest]) + "\n"
+    (DOCS / "_generated" / "conv_records.md").write_text(text)
+
+
 write_records_table()
 write_record_lines()
+write_conv_records()
 write_dA_trajectory()
 write_SdA_runs()
 # The graphs printed on the symbolic-graph page, from the code as it is (compiles a dA step).

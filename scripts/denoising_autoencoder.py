@@ -19,8 +19,8 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 
-from deeptutorial.cli import add_training_flags, fraction_below_one, load_datasets, make_parser, \
-    new_results, parse_args, positive_float, positive_int, run_script
+from deeptutorial.cli import add_training_flags, check_batch_size, fraction_below_one, \
+    load_datasets, make_parser, new_results, parse_args, positive_float, positive_int, run_script
 from deeptutorial.denoising_autoencoder import NOISE_KINDS, DenoisingAutoencoder
 from deeptutorial.losses import LOSSES
 from deeptutorial.optimizers import adam
@@ -86,8 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
     (train_set_x, _), _, (test_set_x, _) = load_datasets(args)
     test_x = test_set_x.get_value()
-    if args.n_shown > len(test_x):
-        raise ValueError(f"--n-shown {args.n_shown} is more than the {len(test_x)} test images")
+    check_batch_size(args.n_shown, len(test_x), "--n-shown", "test images")
     kinds = list(dict.fromkeys(args.noise))
     runs: dict[str, dict] = {}
     images = [train_one(kind, args, train_set_x, test_x, runs.setdefault(kind, {}))

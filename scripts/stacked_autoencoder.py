@@ -51,7 +51,8 @@ def flags() -> argparse.ArgumentParser:
                         help="Adam's step size")
     parser.add_argument("--l2-reg", type=non_negative_float, default=0.00001,
                         help="weight of the L2 penalty on the trained weights")
-    parser.add_argument("--units", type=non_negative_int, nargs="+", default=[0, 1, 2, 3, 4, 5, 6, 7],
+    parser.add_argument("--units", type=non_negative_int, nargs="+",
+                        default=[0, 1, 2, 3, 4, 5, 6, 7],
                         help="coding units whose most exciting images are shown")
     parser.add_argument("--top-images", type=positive_int, default=10,
                         help="training images shown per chosen coding unit")

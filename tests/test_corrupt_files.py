@@ -98,7 +98,8 @@ def test_each_reader_reads_or_refuses_in_one_line(tmp_path, originals, name):
         path.write_bytes(content)
         outcomes[case] = read_or_refuse(reader, path)
     assert outcomes["empty"] != "read"
-    refused_truncations = [c for c, o in outcomes.items() if c.startswith("truncated") and o != "read"]
+    refused_truncations = [case for case, outcome in outcomes.items()
+                           if case.startswith("truncated") and outcome != "read"]
     assert len(refused_truncations) == len(offsets(len(raw)))  # a cut file is never taken
     for other in READERS:
         if FORMAT[other] != FORMAT[name]:  # another format under this name is refused

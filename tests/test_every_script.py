@@ -14,9 +14,7 @@ import pytest
 from conftest import REPO
 from deeptutorial.training import NonFiniteCost, check_costs
 
-SCRIPTS = ["test_dA.py", "test_SdA.py", "test_cA.py", "denoising_autoencoder.py",
-           "sparse_autoencoder.py", "variational_autoencoder.py", "stacked_autoencoder.py",
-           "unsupervised_pretraining.py", "linear_autoencoder_pca.py"]
+SCRIPTS = sorted(p.name for p in (REPO / "scripts").glob("*.py"))
 
 # A learning rate no training survives, and flags that keep each run small.
 DIVERGING = {
@@ -31,6 +29,10 @@ DIVERGING = {
                                "--variants", "all_at_once"],
     "unsupervised_pretraining.py": ["--pretrain-lr", "1e30", "--pretrain-epochs", "1"],
     "linear_autoencoder_pca.py": ["--learning-rate", "1e30", "--epochs", "5"],
+    "convolutional_autoencoder.py": ["--learning-rate", "1e30", "--epochs", "1", "--channels",
+                                     "4", "--variants", "plain"],
+    "stacked_convolutional_autoencoder.py": ["--pretrain-lr", "1e30", "--pretraining-epochs",
+                                             "1", "--filters", "4", "4"],
 }
 
 

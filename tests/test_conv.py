@@ -1,0 +1,189 @@
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from scipy.signal import correlate
+
+from deeptutorial import conv
+from deeptutorial.conv import conv2d, conv2d_transpose, max_pool, output_size, upsample_nearest
+from deeptutorial.conv_autoencoder import ConvAutoencoder, ConvClassifier, PoolingConvAutoencoder
+
+from test_dA import numeric_grad
+
+
+def reference_conv(x, kernel, stride, padding):
+    """The convolution by SciPy, one image and channel pair at a time."""
+    n, h, w, c = x.shape
+    kh, kw, _, f = kernel.shape
+    oh, top, bottom = output_size(h, kh, stride, padding)
+    ow, left, right = output_size(w, kw, stride, padding)
+    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    out = np.zeros((n, oh, ow, f))
+    for i in range(n):
+        for o in range(f):
+            full = sum(correlate(padded[i, :, :, ch], kernel[:, :, ch, o], mode="valid")
+                       for ch in range(c))
+            out[i, :, :, o] = full[::stride, ::stride][:oh, :ow]
+    return out
+
+
+CASES = [((2, 7, 6, 3), (3, 3, 3, 4), 1, "valid"), ((2, 7, 6, 3), (3, 3, 3, 4), 1, "same"),
+         ((2, 7, 6, 3), (3, 3, 3, 4), 2, "valid"), ((2, 7, 6, 3), (3, 3, 3, 4), 2, "same"),
+         ((1, 8, 8, 1), (5, 5, 1, 2), 1, "same"), ((3, 9, 9, 10), (2, 3, 10, 3), 2, "same"),
+         ((1, 5, 5, 9), (1, 1, 9, 2), 1, "valid")]
+
+
+@pytest.fixture(params=[True, False], ids=["gather", "per-position"])
+def construction(request, monkeypatch):
+    """Both of conv2d's constructions, whatever the channel count."""
+    monkeypatch.setattr(conv, "GATHER_BELOW_CHANNELS", 10 ** 6 if request.param else 0)
+
+
+@pytest.mark.parametrize("x_shape, k_shape, stride, padding", CASES)
+def test_conv2d_matches_scipy(float64, construction, x_shape, k_shape, stride, padding):
+    rng = np.random.default_rng(0)
+    x = pt.tensor4("x", shape=(None, *x_shape[1:]))
+    kernel = pytensor.shared(rng.normal(size=k_shape))
+    xv = rng.normal(size=x_shape)
+    got = pytensor.function([x], conv2d(x, kernel, stride, padding), mode="FAST_COMPILE")(xv)
+    np.testing.assert_allclose(got, reference_conv(xv, kernel.get_value(), stride, padding),
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, k_shape, stride, padding", CASES)
+def test_the_transposed_convolution_is_the_adjoint(float64, construction, x_shape, k_shape,
+                                                   stride, padding):
+    """<conv(x), y> == <x, conv_T(y)> for random x and y."""
+    rng = np.random.default_rng(1)
+    kernel = pytensor.shared(rng.normal(size=k_shape))
+    oh = output_size(x_shape[1], k_shape[0], stride, padding)[0]
+    ow = output_size(x_shape[2], k_shape[1], stride, padding)[0]
+    x = pt.tensor4("x", shape=(None, *x_shape[1:]))
+    y = pt.tensor4("y", shape=(None, oh, ow, k_shape[3]))
+    forward = pytensor.function([x], conv2d(x, kernel, stride, padding), mode="FAST_COMPILE")
+    backward = pytensor.function([y], conv2d_transpose(y, kernel, stride, padding,
+                                                       output_shape=x_shape[1:3]),
+                                 mode="FAST_COMPILE")
+    xv, yv = rng.normal(size=x_shape), rng.normal(size=(x_shape[0], oh, ow, k_shape[3]))
+    assert np.sum(forward(xv) * yv) == pytest.approx(np.sum(xv * backward(yv)), rel=1e-10)
+
+
+def test_gradients_match_finite_differences(float64):
+    rng = np.random.default_rng(2)
+    x = pytensor.shared(rng.normal(size=(2, 6, 6, 2)))
+    k1 = pytensor.shared(rng.normal(size=(3, 3, 2, 3)) * 0.5)
+    k2 = pytensor.shared(rng.normal(size=(3, 3, 3, 3)) * 0.5)
+    h = max_pool(pt.tanh(conv2d(x, k1, 1, "same")))  # 3 x 3
+    up = conv2d_transpose(h, k2, stride=2, padding="same", output_shape=(6, 6))
+    cost = pt.sum(upsample_nearest(h) ** 2) + pt.sum(pt.sin(up))
+    params = [x, k1, k2]
+    f_cost = pytensor.function([], cost)
+    for param, symbolic in zip(params, pytensor.function([], pytensor.grad(cost, params))()):
+        value = param.get_value(borrow=True)
+        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+
+
+def test_max_pool_and_upsampling_values(float64):
+    x = pt.tensor4("x", shape=(None, 4, 4, 2))
+    xv = np.arange(32.0).reshape(1, 4, 4, 2)
+    pooled = pytensor.function([x], max_pool(x))(xv)
+    np.testing.assert_array_equal(pooled, xv.reshape(1, 2, 2, 2, 2, 2).max(axis=(2, 4)))
+    up = pytensor.function([x], upsample_nearest(x, 2))(xv)
+    assert up.shape == (1, 8, 8, 2)
+    np.testing.assert_array_equal(up[0, ::2, ::2], xv[0])
+    np.testing.assert_array_equal(up[0, 1::2, 1::2], xv[0])
+
+
+@pytest.mark.parametrize("build, word", [
+    (lambda x, k: conv2d(x, k(5, 5, 1, 2), padding="valid"), "kernel 5 is larger"),
+    (lambda x, k: conv2d(x, k(3, 3, 1, 2), stride=0), "stride"),
+    (lambda x, k: conv2d(x, k(3, 3, 3, 2)), "3"),  # channels that do not match
+    (lambda x, k: conv2d(x, k(3, 3, 1, 2), padding="full"), "'full'"),
+    (lambda x, k: max_pool(x, 3), "pool size 3"),
+    (lambda x, k: max_pool(x, 0), "0"),
+    (lambda x, k: conv2d_transpose(conv2d(x, k(3, 3, 1, 2), stride=2, padding="same"),
+                                   k(3, 3, 1, 2), stride=2, padding="same",
+                                   output_shape=(7, 4)), "a height of 7"),
+])
+def test_bad_shapes_are_refused_when_the_graph_is_built(build, word):
+    x = pt.tensor4("x", shape=(None, 4, 4, 1))
+
+    def kernel(*shape):
+        return pytensor.shared(np.zeros(shape))
+
+    with pytest.raises(ValueError, match=None) as info:
+        build(x, kernel)
+    assert word in str(info.value)
+
+
+def test_the_convolutional_autoencoder_has_the_framework_example_shape(float32):
+    for upsampling in ("transpose", "nearest"):
+        model = ConvAutoencoder(np.random.RandomState(0), upsampling=upsampling)
+        assert sum(p.get_value().size for p in model.params) == 28353
+    x = pt.matrix("x")
+    code = pytensor.function([x], model.encode(x))(np.zeros((2, 784), dtype="float32"))
+    assert code.shape == (2, 7, 7, 32)
+
+
+def test_convolutional_autoencoders_learn_on_the_sample(float32):
+    """Costs fall; the denoising variant draws fresh noise at every step. (Broken by leaving
+    the generator update out of cost_terms: the noisy inputs repeat.)"""
+    from deeptutorial import load_data
+    from deeptutorial.optimizers import adam
+    from deeptutorial.training import compile_step
+
+    train_x = load_data("sample")[0][0]
+    for noise in (0.0, 0.4):
+        model = ConvAutoencoder(np.random.RandomState(1), channels=4, noise_std=noise)
+        terms, updates = model.cost_terms()
+        assert len(updates) == (1 if noise else 0)
+        step, _ = compile_step(terms["cost"], adam(terms["cost"], model.params, 0.003) + updates,
+                               model.x, train_x, 50)
+        costs = [float(step(np.int64(i % 10))) for i in range(40)]
+        assert np.mean(costs[-10:]) < 0.7 * np.mean(costs[:3])
+
+
+def test_a_stack_of_pooling_autoencoders_starts_the_classifier(float32):
+    rng = np.random.RandomState(2)
+    first = PoolingConvAutoencoder(rng, filters=4)
+    second = PoolingConvAutoencoder(rng, side=14, in_channels=4, filters=6, first=False)
+    h = pt.tensor4("h", shape=(None, 14, 14, 4))
+    assert second.encode(h).type.shape == (None, 7, 7, 6)
+    clf = ConvClassifier(rng, filters=(4, 6), n_hidden=16, pretrained=[first, second])
+    for mine, theirs in zip(clf.W + clf.b, [first.W, second.W, first.b, second.b]):
+        assert mine is not theirs
+        np.testing.assert_array_equal(mine.get_value(), theirs.get_value())
+    with pytest.raises(ValueError, match="pretrained layer 2"):
+        ConvClassifier(rng, filters=(4, 8), pretrained=[first, second])
+
+
+def test_the_scripts_run_on_the_sample(tmp_path, float32):
+    """Both scripts end to end, tiny: results, images, and figures that beat their untrained
+    baselines. (Broken by leaving Adam's updates out of either script's training step.)"""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO, untrained_test_mse
+
+    def run(script, *args):
+        return subprocess.run([sys.executable, str(REPO / "scripts" / script), "--dataset",
+                               "sample", "--output-folder", str(tmp_path / script),
+                               *map(str, args)], capture_output=True, text=True, timeout=900)
+
+    proc = run("convolutional_autoencoder.py", "--epochs", 2, "--channels", 4,
+               "--batch-size", 100, "--n-shown", 4)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "convolutional_autoencoder.py" / "results.json").read_text())
+    assert set(results["test_mse"]) == {"plain", "denoising"}
+    untrained = untrained_test_mse(ConvAutoencoder(np.random.RandomState(123), channels=4))
+    assert all(mse < 0.8 * untrained for mse in results["test_mse"].values())
+    assert results["runs"]["denoising"]["noisy_test_mse"] > 0
+    proc = run("stacked_convolutional_autoencoder.py", "--epochs", 2, "--pretraining-epochs", 1,
+               "--filters", 4, 8, "--n-hidden", 16, "--batch-size", 100)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "stacked_convolutional_autoencoder.py" / "results.json")
+                         .read_text())
+    assert set(results["test_error_percent"]) == {"pretrained", "random"}
+    assert all(error < 80 for error in results["test_error_percent"].values())  # chance: 90
+    assert len(results["pretraining"]) == 2
