@@ -140,7 +140,7 @@ def test_convolutional_autoencoders_learn_on_the_sample(float32):
         step, _ = compile_step(terms["cost"], adam(terms["cost"], model.params, 0.003) + updates,
                                model.x, train_x, 50)
         costs = [float(step(np.int64(i % 10))) for i in range(40)]
-        assert np.mean(costs[-10:]) < 0.7 * np.mean(costs[:3])
+        assert np.mean(costs[-10:]) < 0.8 * np.mean(costs[:3])
 
 
 def test_a_stack_of_pooling_autoencoders_starts_the_classifier(float32):
