@@ -185,9 +185,32 @@ def write_conv_records() -> None:
     (DOCS / "_generated" / "conv_records.md").write_text(text)
 
 
+def write_k_sparse_record() -> None:
+    """docs/_generated/k_sparse_record.md: the k-sparse autoencoder's filters beside the dA's
+    and its figures, or a line saying no run is recorded yet."""
+    folder = DOCS / "results" / "k_sparse_autoencoder"
+    if not (folder / "results.json").is_file():
+        text = "No run of the k-sparse autoencoder on full MNIST is recorded yet.\n"
+    else:
+        results = json.loads((folder / "results.json").read_text())
+        settings = results["settings"]
+        text = (f"Its filters ({settings['n_hidden']} units, k = {settings['k']}; the first "
+                f"100) and, beside them, the dA's at 30% corruption:\n\n"
+                f"![k-sparse filters](../results/k_sparse_autoencoder/k_sparse_filters.png)\n"
+                f"![dA filters at 30%](../results/dA_tutorial/filters_corruption_30.png)\n\n"
+                f"| test squared error per digit | test MSE per pixel | active units | "
+                f"logistic regression on the codes: test error |\n|---|---|---|---|\n"
+                f"| {results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
+                f"{results['mean_active_units']:.0f} | "
+                f"{results['classifier_test_error_percent']:.2f}% |\n\n"
+                + (DOCS / "_generated" / "record_k_sparse_autoencoder.md").read_text())
+    (DOCS / "_generated" / "k_sparse_record.md").write_text(text)
+
+
 write_records_table()
 write_record_lines()
 write_conv_records()
+write_k_sparse_record()
 write_dA_trajectory()
 write_SdA_runs()
 # The graphs printed on the symbolic-graph page, from the code as it is (compiles a dA step).

@@ -31,6 +31,8 @@ DIVERGING = {
     "linear_autoencoder_pca.py": ["--learning-rate", "1e30", "--epochs", "5"],
     "convolutional_autoencoder.py": ["--learning-rate", "1e30", "--epochs", "1", "--channels",
                                      "4", "--variants", "plain"],
+    "k_sparse_autoencoder.py": ["--learning-rate", "1e30", "--epochs", "1", "--n-hidden", "50",
+                                "--k", "5", "--k-start", "10"],
     "stacked_convolutional_autoencoder.py": ["--pretrain-lr", "1e30", "--pretraining-epochs",
                                              "1", "--filters", "4", "4"],
 }

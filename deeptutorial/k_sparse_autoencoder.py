@@ -1,0 +1,81 @@
+"""The k-sparse autoencoder (Makhzani & Frey, 2013): only the k largest code units are kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from deeptutorial.autoencoder import TiedAutoencoder
+from deeptutorial.checks import check_positive
+from deeptutorial.losses import mse
+from deeptutorial.nn import identity
+
+
+def keep_k_largest(h, k):
+    """``h`` with all but the ``k`` largest values of each row set to zero.
+
+    The threshold is each row's k-th largest value (``sort``); the mask compares with it and
+    has no gradient, so the gradient flows through the kept units only. Ties at the threshold
+    keep every tied unit (measure zero for real-valued codes)."""
+    threshold = pt.sort(h, axis=1)[:, h.shape[1] - k]
+    return h * pt.ge(h, threshold[:, None])
+
+
+class KSparseAutoencoder(TiedAutoencoder):
+    """A linear autoencoder with tied weights whose code keeps only its k largest units::
+
+        z = x W + b                       (all n_hidden units)
+        h = keep_k_largest(z, k)          (the support: k units per example)
+        r = h W^T + b'                    (linear, or sigmoid with output="sigmoid")
+
+    trained on the squared error ``mean_x ||r - x||^2``. Sparsity is enforced exactly rather
+    than encouraged by a penalty; each example is rebuilt from k of the filters, which pushes
+    them towards local strokes. ``k`` is a shared variable, so training can start with a large
+    k and lower it (the paper's annealing: with a small k from the start, units that lose early
+    are never selected again and die). To encode for a classifier, the paper keeps ``alpha *
+    k`` units (``encode_for_features``).
+    """
+
+    activation = staticmethod(identity)
+
+    def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
+                 n_visible: int = 784, n_hidden: int = 1000, k: int = 25,
+                 output: str = "linear"):
+        check_positive("n_hidden", n_hidden, integer=True)
+        self.check_k(k, n_hidden)
+        if output not in ("linear", "sigmoid"):
+            raise ValueError(f"output must be 'linear' or 'sigmoid', got {output!r}")
+        super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden,
+                         encoder_scale=0.25)
+        self.output = output
+        self.output_activation = pt.sigmoid if output == "sigmoid" else identity
+        self.k = pytensor.shared(np.asarray(k, dtype="int64"), name="k")
+
+    @staticmethod
+    def check_k(k, n_hidden: int) -> None:
+        if not (isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+                and 1 <= k <= n_hidden):
+            raise ValueError(f"k must be an integer in [1, {n_hidden}] (the hidden units), "
+                             f"got {k!r}")
+
+    def set_k(self, k: int) -> None:
+        """The number of units kept from now on (annealing)."""
+        self.check_k(k, self.n_hidden)
+        self.k.set_value(np.asarray(k, dtype="int64"))
+
+    def encode(self, x):
+        """The sparse code: the k largest of ``x W + b`` per example, the rest zero."""
+        return keep_k_largest(pt.dot(x, self.W) + self.b, self.k)
+
+    def encode_for_features(self, x, alpha: int = 3):
+        """The code with ``alpha * k`` units kept, as the paper encodes for a classifier."""
+        return keep_k_largest(pt.dot(x, self.W) + self.b,
+                              pt.minimum(alpha * self.k, self.n_hidden))
+
+    def cost_terms(self, x=None) -> tuple[dict, list]:
+        """``cost``: the squared reconstruction error per example (summed over pixels,
+        averaged over examples); ``mse``: the same per pixel."""
+        x = self.input_or_default(x)
+        r = self.reconstruct(x)
+        return {"cost": pt.mean(pt.sum((r - x) ** 2, axis=1)), "mse": mse(r, x)}, []

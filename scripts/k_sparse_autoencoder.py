@@ -1,0 +1,135 @@
+"""Train a k-sparse autoencoder on MNIST and classify digits from its frozen codes.
+
+    python scripts/k_sparse_autoencoder.py
+
+trains a linear, tied-weight autoencoder whose code keeps only the k largest of its units
+(k annealed from ``--k-start`` down to ``--k`` over the first epochs, as Makhzani & Frey do),
+then trains the tutorials' logistic regression on the codes of the frozen encoder (alpha * k
+units kept); writes ``k_sparse_filters.png`` and ``results.json`` (the test reconstruction
+error, and the classifier's test error at its best validation epoch) into ``--output-folder``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from deeptutorial.cli import add_training_flags, load_datasets, make_parser, new_results, \
+    parse_args, positive_float, positive_int, run_script, training_figures
+from deeptutorial.k_sparse_autoencoder import KSparseAutoencoder
+from deeptutorial.layers import LogisticRegression
+from deeptutorial.nn import shared_floatX
+from deeptutorial.optimizers import adam
+from deeptutorial.results import save_image, write_results
+from deeptutorial.training import compile_step, n_batches, train
+from deeptutorial.utils import filters_image, in_chunks
+
+
+def flags() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__.splitlines()[0], output_folder="k_sparse_autoencoder_plots",
+                         seed=123)
+    add_training_flags(parser, epochs=20, batch_size=100, learning_rate=0.001,
+                       optimiser="Adam", n_hidden=1000)
+    parser.add_argument("--k", type=positive_int, default=25,
+                        help="code units kept per example at the end of training")
+    parser.add_argument("--k-start", type=positive_int, default=100,
+                        help="code units kept at the start; lowered linearly to --k")
+    parser.add_argument("--anneal-epochs", type=positive_int, default=5,
+                        help="epochs over which k goes from --k-start to --k")
+    parser.add_argument("--output", choices=("linear", "sigmoid"), default="linear",
+                        help="the decoder's output units")
+    parser.add_argument("--alpha", type=positive_int, default=3,
+                        help="the classifier sees the codes with alpha * k units kept")
+    parser.add_argument("--classifier-epochs", type=positive_int, default=30,
+                        help="epochs of the logistic regression on the frozen codes")
+    parser.add_argument("--classifier-lr", type=positive_float, default=0.001,
+                        help="Adam's step size for the logistic regression")
+    return parser
+
+
+def k_schedule(epoch: int, args) -> int:
+    """Units kept during ``epoch``: linear from --k-start to --k over --anneal-epochs."""
+    if epoch >= args.anneal_epochs:
+        return args.k
+    return int(round(args.k_start + (args.k - args.k_start) * epoch / args.anneal_epochs))
+
+
+def classify(codes: list, labels: list, args) -> dict:
+    """Logistic regression on frozen codes; the test error at the best validation epoch."""
+    (train_c, valid_c, test_c), (train_y, valid_y, test_y) = codes, labels
+    data = shared_floatX(train_c, "codes")
+    targets = pytensor.shared(train_y.astype(np.int32), name="labels")
+    x, y = pt.matrix("codes"), pt.ivector("y")
+    top = LogisticRegression(x, train_c.shape[1], 10)
+    cost = top.negative_log_likelihood(y)
+    step, _ = compile_step(cost, adam(cost, top.params, args.classifier_lr), x, data,
+                           args.batch_size, y=y, data_y=targets, name="classifier")
+    predict = pytensor.function([x], top.y_pred)
+    curve = []
+
+    def evaluate(epoch, history):
+        errors = [100 * float(np.mean(predict(c) != y)) for c, y in ((valid_c, valid_y),
+                                                                      (test_c, test_y))]
+        curve.append({"epoch": epoch, "validation_error_percent": errors[0],
+                      "test_error_percent": errors[1]})
+
+    train(step, n_batches(data, args.batch_size), args.classifier_epochs, on_epoch_end=evaluate,
+          log_format="classifier: epoch {epoch}, cost {cost:.4f}")
+    best = min(curve, key=lambda point: point["validation_error_percent"])
+    print(f"classifier on the codes: validation error {best['validation_error_percent']:.2f} %, "
+          f"test error {best['test_error_percent']:.2f} % (epoch {best['epoch']})")
+    return {"best_epoch": best["epoch"], "test_error_percent": best["test_error_percent"],
+            "validation_error_percent": best["validation_error_percent"], "curve": curve}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = flags()
+    args = parse_args(parser, argv)
+    for flag, k in (("--k", args.k), ("--k-start", args.k_start)):
+        if k > args.n_hidden:
+            parser.error(f"argument {flag}: expected at most --n-hidden {args.n_hidden}, got {k}")
+    datasets = load_datasets(args)
+    train_x = datasets[0][0]
+    model = KSparseAutoencoder(np.random.RandomState(args.seed),
+                               n_visible=train_x.get_value(borrow=True).shape[1],
+                               n_hidden=args.n_hidden, k=k_schedule(0, args), output=args.output)
+    cost, _ = model.training_cost()
+    step, compile_seconds = compile_step(cost, adam(cost, model.params, args.learning_rate),
+                                         model.x, train_x, args.batch_size, name="train_k_sparse")
+
+    def anneal(epoch, history):
+        model.set_k(k_schedule(epoch + 1, args))
+
+    history = train(step, n_batches(train_x, args.batch_size), args.epochs, on_epoch_end=anneal,
+                    log_format="Training epoch {epoch}, cost {cost:.4f}")
+    print(f"The k-sparse autoencoder trained for {sum(history.epoch_seconds) / 60:.2f}m",
+          file=sys.stderr)
+    x = pt.matrix("x")
+    reconstruct = pytensor.function([x], model.reconstruct(x))
+    features = pytensor.function([x], model.encode_for_features(x, args.alpha))
+    arrays = [(split_x.get_value(), split_y.get_value()) for split_x, split_y in datasets]
+    test_x = arrays[2][0]
+    reconstruction = in_chunks(reconstruct, test_x)
+    codes = [in_chunks(features, split_x) for split_x, _ in arrays]
+    sparse_code = pytensor.function([x], model.encode(x))
+    active = float(np.mean(np.sum(in_chunks(sparse_code, test_x) != 0, axis=1)))
+    classifier = classify(codes, [split_y for _, split_y in arrays], args)
+    results = new_results(
+        __file__, args, n_train=len(arrays[0][0]),
+        test_mse=float(np.mean((test_x - reconstruction) ** 2)),
+        test_squared_error=float(np.mean(np.sum((test_x - reconstruction) ** 2, axis=1))),
+        mean_active_units=active, classifier_test_error_percent=classifier["test_error_percent"],
+        classifier=classifier, k_per_epoch=[k_schedule(e, args) for e in range(args.epochs)],
+        **training_figures(history, compile_seconds),
+        filters_image=save_image(args.output_folder, "k_sparse_filters.png",
+                                 filters_image(model.W.get_value(borrow=True))))
+    write_results(args.output_folder, results)
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main))

@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from deeptutorial import load_data
+from deeptutorial.k_sparse_autoencoder import KSparseAutoencoder, keep_k_largest
+from deeptutorial.optimizers import adam
+
+from test_dA import numeric_grad
+from test_scripts import assert_one_line_error, run
+
+
+def test_exactly_the_k_largest_units_are_kept(float64):
+    """(Broken by keeping the k smallest, ``pt.sort(h)[:, k - 1]`` with ``pt.le``: other
+    units survive.)"""
+    rng = np.random.default_rng(0)
+    h = pt.matrix("h")
+    k = pytensor.shared(np.asarray(3, dtype="int64"))
+    keep = pytensor.function([h], keep_k_largest(h, k))
+    values = rng.normal(size=(5, 10))
+    kept = keep(values)
+    for row, out in zip(values, kept):
+        top = np.argsort(row)[-3:]
+        np.testing.assert_array_equal(np.flatnonzero(out), np.sort(top))
+        np.testing.assert_array_equal(out[top], row[top])
+    k.set_value(np.asarray(7, dtype="int64"))  # the same graph follows a new k
+    assert (np.count_nonzero(keep(values), axis=1) == 7).all()
+
+
+def test_gradients_flow_through_the_kept_units_only(float64):
+    rng = np.random.RandomState(0)
+    model = KSparseAutoencoder(rng, n_visible=6, n_hidden=5, k=2)
+    model.b.set_value(rng.normal(size=5))
+    x_value = rng.uniform(size=(4, 6))
+    cost, _ = model.training_cost()
+    f_cost = pytensor.function([], cost, givens={model.x: x_value})
+    f_grads = pytensor.function([], pytensor.grad(cost, model.params), givens={model.x: x_value})
+    for param, symbolic in zip(model.params, f_grads()):
+        value = param.get_value(borrow=True)
+        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+    # a unit never among the top 2 of any example gets no encoder gradient
+    codes = x_value @ model.W.get_value() + model.b.get_value()
+    never = [j for j in range(5) if not any(j in np.argsort(row)[-2:] for row in codes)]
+    grad_b = f_grads()[1]
+    assert all(grad_b[j] == 0 for j in never)
+
+
+def test_training_lowers_the_reconstruction_error_on_real_digits(float32):
+    train_x = load_data("sample")[0][0]
+    index = pt.lscalar("index")
+    model = KSparseAutoencoder(np.random.RandomState(1), n_hidden=100, k=10)
+    cost, _ = model.training_cost()
+    step = pytensor.function([index], cost, updates=adam(cost, model.params, 0.003),
+                             givens={model.x: train_x[index * 50:(index + 1) * 50]})
+    costs = [float(step(i % 50)) for i in range(150)]
+    assert np.mean(costs[-20:]) < 0.5 * np.mean(costs[:5])
+
+
+@pytest.mark.parametrize("k", [0, 101, 2.5, True])
+def test_k_outside_the_hidden_units_is_named(k):
+    with pytest.raises(ValueError, match=f"got {k!r}"):
+        KSparseAutoencoder(np.random.RandomState(0), n_hidden=100, k=k)
+
+
+def test_script_end_to_end(tmp_path):
+    """(Broken by never calling anneal: k stays at --k-start and 40 units stay active.)"""
+    proc = run("k_sparse_autoencoder.py", "--dataset", "sample", "--epochs", 3, "--n-hidden", 200,
+               "--k", 10, "--k-start", 40, "--anneal-epochs", 2, "--classifier-epochs", 5,
+               "--output-folder", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["k_per_epoch"] == [40, 25, 10]
+    assert results["mean_active_units"] == 10
+    assert results["classifier_test_error_percent"] < 40  # chance: 90
+    assert (tmp_path / results["filters_image"]).stat().st_size > 0
+
+
+def test_script_refuses_a_k_above_the_units(tmp_path):
+    assert_one_line_error(run("k_sparse_autoencoder.py", "--dataset", "sample", "--n-hidden", 50,
+                              "--k", 60, "--output-folder", tmp_path), "--k")
