@@ -8,7 +8,7 @@ import pytest
 from deeptutorial import load_data
 from deeptutorial.cA import cA
 
-from test_dA import numeric_grad
+from test_dA import assert_gradients_match
 from test_scripts import assert_one_line_error, run
 
 
@@ -24,11 +24,7 @@ def test_gradients_match_finite_differences(float64):
     ca, rng = small_ca()
     x_value = rng.uniform(size=(3, 6))
     (cost, _, _), _ = ca.get_cost_updates(0.7, 0.1)
-    f_cost = pytensor.function([], cost, givens={ca.x: x_value})
-    f_grads = pytensor.function([], pytensor.grad(cost, ca.params), givens={ca.x: x_value})
-    for param, symbolic in zip(ca.params, f_grads()):
-        value = param.get_value(borrow=True)
-        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+    assert_gradients_match(cost, ca.params, {ca.x: x_value})
 
 
 def test_jacobian_norm_matches_a_numerical_jacobian(float64):

@@ -19,6 +19,15 @@ def numeric_grad(f, value, eps=1e-6):
     return grad
 
 
+def assert_gradients_match(cost, params, givens=None, rtol=1e-5, atol=1e-7):
+    """``pytensor.grad(cost, params)`` equals central finite differences of ``cost``."""
+    f_cost = pytensor.function([], cost, givens=givens)
+    f_grads = pytensor.function([], pytensor.grad(cost, params), givens=givens)
+    for param, symbolic in zip(params, f_grads()):
+        value = param.get_value(borrow=True)  # edited in place by numeric_grad
+        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("loss", ["cross_entropy", "squared_error"])
 def test_gradients_match_finite_differences(float64, loss):
     rng = np.random.RandomState(0)
@@ -27,11 +36,7 @@ def test_gradients_match_finite_differences(float64, loss):
     da.b_prime.set_value(rng.normal(size=6))
     x_value = rng.uniform(size=(3, 6))
     cost, _ = da.get_cost_updates(0.0, 0.1)
-    f_cost = pytensor.function([], cost, givens={da.x: x_value})
-    f_grads = pytensor.function([], pytensor.grad(cost, da.params), givens={da.x: x_value})
-    for param, symbolic in zip(da.params, f_grads()):
-        value = param.get_value(borrow=True)  # edited in place by numeric_grad
-        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+    assert_gradients_match(cost, da.params, {da.x: x_value})
 
 
 def test_decoder_is_tied_to_encoder(float64):

@@ -11,7 +11,7 @@ from deeptutorial.denoising_autoencoder import DenoisingAutoencoder
 from deeptutorial.optimizers import adam
 
 from conftest import untrained_test_mse
-from test_dA import numeric_grad
+from test_dA import assert_gradients_match
 from test_scripts import assert_one_line_error, run
 
 
@@ -27,11 +27,7 @@ def test_gradients_match_finite_differences(float64, noise, level, loss):
     x_value = np.random.RandomState(1).uniform(0.05, 0.95, size=(3, 6))
     cost, _ = model.training_cost()
     # Without the generator update every call draws the same noise: a fixed function.
-    f_cost = pytensor.function([], cost, givens={model.x: x_value})
-    f_grads = pytensor.function([], pytensor.grad(cost, model.params), givens={model.x: x_value})
-    for param, symbolic in zip(model.params, f_grads()):
-        value = param.get_value(borrow=True)
-        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+    assert_gradients_match(cost, model.params, {model.x: x_value})
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "dropout"])

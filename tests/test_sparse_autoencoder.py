@@ -11,7 +11,7 @@ from deeptutorial.nn import bernoulli_kl as kl_divergence
 from deeptutorial.sparse_autoencoder import SparseAutoencoder
 
 from conftest import untrained_test_mse
-from test_dA import numeric_grad
+from test_dA import assert_gradients_match
 from test_scripts import assert_one_line_error, run
 
 
@@ -36,11 +36,7 @@ def test_gradients_match_finite_differences(float64):
     model.b.set_value(rng.normal(size=4))
     x_value = rng.uniform(size=(5, 6))
     cost, _ = model.training_cost()
-    f_cost = pytensor.function([], cost, givens={model.x: x_value})
-    f_grads = pytensor.function([], pytensor.grad(cost, model.params), givens={model.x: x_value})
-    for param, symbolic in zip(model.params, f_grads()):
-        value = param.get_value(borrow=True)
-        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+    assert_gradients_match(cost, model.params, {model.x: x_value})
 
 
 def test_sparsity_loss_is_the_sum_over_units(float64):

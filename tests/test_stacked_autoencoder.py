@@ -11,7 +11,7 @@ from conftest import REPO, untrained_test_mse
 from deeptutorial.optimizers import adam
 from deeptutorial.nn import elu
 from deeptutorial.stacked_autoencoder import StackedAutoencoder, activation_maximisation
-from test_dA import numeric_grad
+from test_dA import assert_gradients_match, numeric_grad
 from test_scripts import assert_one_line_error
 
 
@@ -27,12 +27,7 @@ def small_model(tied=False, l2_reg=0.1, seed=0):
 def test_gradients_match_finite_differences(float64, tied):
     model = small_model(tied)
     x_value = np.random.RandomState(1).uniform(size=(4, 6))
-    f_cost = pytensor.function([], model.training_cost()[0], givens={model.x: x_value})
-    f_grads = pytensor.function([], pytensor.grad(model.training_cost()[0], model.params),
-                                givens={model.x: x_value})
-    for param, symbolic in zip(model.params, f_grads()):
-        value = param.get_value(borrow=True)
-        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+    assert_gradients_match(model.training_cost()[0], model.params, {model.x: x_value})
 
 
 def test_phase_costs_gradients_match_finite_differences(float64):

@@ -10,7 +10,7 @@ from conftest import REPO
 from deeptutorial.classifier import PretrainableClassifier
 from deeptutorial.optimizers import adam
 from deeptutorial.stacked_autoencoder import StackedAutoencoder
-from test_dA import numeric_grad
+from test_dA import assert_gradients_match
 from test_scripts import assert_one_line_error
 
 
@@ -20,11 +20,7 @@ def test_gradients_match_finite_differences(float64):
     clf.top.W.set_value(rng.normal(size=(3, 3)))
     x_value, y_value = rng.uniform(size=(6, 5)), np.array([0, 1, 2, 2, 1, 0], dtype=np.int32)
     givens = {clf.x: x_value, clf.y: y_value}
-    f_cost = pytensor.function([], clf.cost, givens=givens)
-    f_grads = pytensor.function([], pytensor.grad(clf.cost, clf.params), givens=givens)
-    for param, symbolic in zip(clf.params, f_grads()):
-        value = param.get_value(borrow=True)
-        np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
+    assert_gradients_match(clf.cost, clf.params, givens)
 
 
 def test_pretrained_layers_are_copies_and_freezing_keeps_them(float64):
