@@ -5,8 +5,9 @@
 Builds ``ConvAutoencoder``'s default network (28,353 parameters: two 3x3 convolutions with
 max pooling, two stride-2 transposed convolutions, a 3x3 convolution to one channel) in this
 library and in PyTorch (``Conv2d``, ``MaxPool2d``, ``ConvTranspose2d(stride=2)`` cropped to
-the adjoint of a 'same' convolution, the same per-pixel cross-entropy and Adam), checks that both start from
-the same weights and give the same first cost, then times blocks of ``--steps`` training steps
+the adjoint of a 'same' convolution, the same per-pixel cross-entropy and Adam), checks that
+both start from the same weights and give the same first cost, then times blocks of
+``--steps`` training steps
 at batch size ``--batch-size``, alternating the two, for ``--rounds`` rounds. Reports each
 block's seconds scaled to a 50,000-image epoch: medians, and the median of each round's ratio
 ("paired"). Each library uses its default threads. Run it on an otherwise idle machine.
