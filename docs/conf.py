@@ -207,9 +207,27 @@ def write_k_sparse_record() -> None:
     (DOCS / "_generated" / "k_sparse_record.md").write_text(text)
 
 
+def write_conv_benchmark() -> None:
+    """docs/_generated/conv_benchmark.md: the convolutional autoencoder against PyTorch."""
+    folder = DOCS / "results" / "benchmark_convolutional"
+    if not (folder / "results.json").is_file():
+        text = "No side-by-side timing of the convolutional autoencoder is recorded yet.\n"
+    else:
+        results = json.loads((folder / "results.json").read_text())
+        medians = results["median_epoch_seconds"]
+        text = ("| training epoch (50,000 digits, batch 128) | deeptutorial | PyTorch | "
+                "ratio (paired) |\n|---|---|---|---|\n"
+                f"| convolutional autoencoder, 28,353 parameters | {medians['deeptutorial']:.1f} s "
+                f"| {medians['torch']:.1f} s | {results['ratio']:.2f} "
+                f"({results['paired_ratio']:.2f}) |\n\n"
+                + (DOCS / "_generated" / "record_benchmark_convolutional.md").read_text())
+    (DOCS / "_generated" / "conv_benchmark.md").write_text(text)
+
+
 write_records_table()
 write_record_lines()
 write_conv_records()
+write_conv_benchmark()
 write_k_sparse_record()
 write_dA_trajectory()
 write_SdA_runs()
