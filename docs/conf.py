@@ -165,8 +165,7 @@ def write_conv_records() -> None:
         for variant, run in results["runs"].items():
             lines.append(f"| `{name}` | {variant} ({results['settings']['upsampling']}) | "
                          f"{run['test_mse']:.5f} | {run['test_cross_entropy']:.4f} | "
-                         f"{len(run['epoch_costs'])} | "
-                         f"{sum(run['epoch_seconds']) / len(run['epoch_seconds']):.0f} s |")
+                         f"{len(run['epoch_costs'])} |")
         for image in sorted(folder.glob("reconstructions_*.png")):
             lines.append("")
             lines.append(f"![{image.stem}](../results/{name}/{image.name})")
@@ -175,8 +174,8 @@ def write_conv_records() -> None:
     if not lines:
         text = "No run of the convolutional autoencoders on full MNIST is recorded yet.\n"
     else:
-        table = ["| record | variant | test MSE | test cross-entropy per pixel | epochs | "
-                 "seconds per epoch |", "|---|---|---|---|---|---|"]
+        table = ["| record | variant | test MSE | test cross-entropy per pixel | epochs |",
+                 "|---|---|---|---|---|"]
         rows = [line for line in lines if line.startswith("|")]
         rest = [line for line in lines if not line.startswith("|")]
         text = "\n".join(table + rows + [""] + [
