@@ -167,6 +167,11 @@ def write_conv_records() -> None:
                          f"{run['test_mse']:.5f} | {run['test_cross_entropy']:.4f} | "
                          f"{len(run['epoch_costs'])} |")
         for image in sorted(folder.glob("reconstructions_*.png")):
+            variant = image.stem.split("_", 1)[1]
+            rows = ("test digits, the noisy inputs the model saw, its reconstructions"
+                    if variant == "denoising" else "test digits and their reconstructions")
+            lines.append("")
+            lines.append(f"The {variant} variant ({results['settings']['upsampling']}): {rows}.")
             lines.append("")
             lines.append(f"![{image.stem}](../results/{name}/{image.name})")
         lines.append("")
