@@ -154,3 +154,16 @@ def test_moving_average_corrects_its_bias_swaps_and_restores(float64):
     with pytest.raises(RuntimeError), average.swapped_in():
         raise RuntimeError
     np.testing.assert_allclose(p.get_value(), [4.0, -2.0])  # restored after an error too
+
+
+def test_progress_is_shown_on_a_terminal_only(monkeypatch):
+    """(Broken by always wrapping in tqdm: logs and tests would fill with bars.)"""
+    from deeptutorial import training
+
+    steps = range(5)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert training.progress(steps, "epoch 0") is steps
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bar = training.progress(steps, "epoch 0")
+    assert type(bar).__name__ == "tqdm" and list(bar) == list(steps)
+    bar.close()
