@@ -54,47 +54,39 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"
 
 
-def write_records_table() -> None:
-    """docs/_generated/records.md: a table of every record under docs/results/, built from
-    the record.json each one holds, so the index never goes stale."""
+def headline(record_file: Path, record: dict) -> str | None:
+    """``key = value`` of a record's headline figure (a dotted path into its results.json)."""
+    key, results_file = record.get("headline"), record_file.parent / "results.json"
+    if not key or not results_file.is_file():
+        return None
+    value = json.loads(results_file.read_text())
+    for part in key.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return f"`{key}` = {_short(value)}"
+
+
+def write_records() -> None:
+    """From the record.json of every record under docs/results/: the Records page's table
+    (docs/_generated/records.md) and, per record, the line the pages show below its figures
+    (docs/_generated/record_NAME.md), so that neither can go stale."""
+    out = DOCS / "_generated"
+    out.mkdir(exist_ok=True)
     rows = []
     for record_file in sorted((DOCS / "results").glob("*/record.json")):
         record = json.loads(record_file.read_text())
-        folder = record_file.parent.name
-        headline = ""
-        key = record.get("headline")
-        results_file = record_file.parent / "results.json"
-        if key and results_file.is_file():
-            value = json.loads(results_file.read_text())
-            for part in key.split("."):
-                value = value[int(part)] if isinstance(value, list) else value[part]
-            headline = f"`{key}` = {_short(value)}"
-        machine = record["machine"]
-        rows.append(f"| `{folder}` | {record['what']} | `{record['command']}` | "
-                    f"{record['date']} | {machine['cores']} cores, {machine['cpu']} | {headline} |")
-    out = DOCS / "_generated"
-    out.mkdir(exist_ok=True)
+        name, machine = record_file.parent.name, record["machine"]
+        figure = headline(record_file, record)
+        rows.append(f"| `{name}` | {record['what']} | `{record['command']}` | "
+                    f"{record['date']} | {machine['cores']} cores, {machine['cpu']} | "
+                    f"{figure or ''} |")
+        line = (f"Recorded by `{record['command']}` on {record['date']} "
+                f"({machine['cores']} cores, {machine['cpu']}); record: `docs/results/{name}/`.")
+        if figure:
+            line = f"Headline: {figure}. " + line
+        (out / f"record_{name}.md").write_text(line + "\n")
     (out / "records.md").write_text(
         "| record | what | command | date | machine | headline |\n"
         "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
-
-
-def write_record_lines() -> None:
-    """docs/_generated/record_NAME.md for every record: one line with its command, date,
-    machine and headline figure, which the pages include below each figure."""
-    for record_file in sorted((DOCS / "results").glob("*/record.json")):
-        record = json.loads(record_file.read_text())
-        name = record_file.parent.name
-        line = (f"Recorded by `{record['command']}` on {record['date']} "
-                f"({record['machine']['cores']} cores, {record['machine']['cpu']}); "
-                f"record: `docs/results/{name}/`.")
-        key, results_file = record.get("headline"), record_file.parent / "results.json"
-        if key and results_file.is_file():
-            value = json.loads(results_file.read_text())
-            for part in key.split("."):
-                value = value[int(part)] if isinstance(value, list) else value[part]
-            line = f"Headline: `{key}` = {_short(value)}. " + line
-        (DOCS / "_generated" / f"record_{name}.md").write_text(line + "\n")
 
 
 def _short(value) -> str:
@@ -228,8 +220,7 @@ def write_conv_benchmark() -> None:
     (DOCS / "_generated" / "conv_benchmark.md").write_text(text)
 
 
-write_records_table()
-write_record_lines()
+write_records()
 write_conv_records()
 write_conv_benchmark()
 write_k_sparse_record()
