@@ -176,6 +176,38 @@ def train(step: Callable[[np.ndarray], float], n_batches: int, n_epochs: int,
     return history
 
 
+class ErrorCurve:
+    """Validation and test error of a classifier after every epoch, and the epoch to report:
+    the one with the lowest validation error. Pass ``record`` as ``train``'s ``on_epoch_end``.
+
+    ``predict(x)`` maps a matrix of inputs to class labels; the splits are NumPy arrays,
+    classified ``chunk`` rows at a time."""
+
+    def __init__(self, predict: Callable, valid: tuple, test: tuple, log: Callable | None = print,
+                 prefix: str = "", chunk: int = 500):
+        self.predict, self.valid, self.test = predict, valid, test
+        self.log, self.prefix, self.chunk = log, prefix, chunk
+        self.points: list[dict] = []
+
+    def error_percent(self, split: tuple) -> float:
+        x, y = split
+        labels = np.concatenate([self.predict(x[i:i + self.chunk])
+                                 for i in range(0, len(x), self.chunk)])
+        return 100 * float(np.mean(labels != y))
+
+    def record(self, epoch: int, history=None) -> None:
+        point = {"epoch": epoch, "validation_error_percent": self.error_percent(self.valid),
+                 "test_error_percent": self.error_percent(self.test)}
+        self.points.append(point)
+        if self.log is not None:
+            self.log(f"    {self.prefix}validation error {point['validation_error_percent']:.2f} "
+                     f"%, test error {point['test_error_percent']:.2f} %")
+
+    def best(self) -> dict:
+        """The point of the lowest validation error (the first, on ties)."""
+        return min(self.points, key=lambda point: point["validation_error_percent"])
+
+
 class EarlyStopping:
     """The tutorials' patience rule, kept apart from any model so it can be tested alone.
 

@@ -25,7 +25,7 @@ from deeptutorial.layers import LogisticRegression
 from deeptutorial.nn import shared_floatX
 from deeptutorial.optimizers import adam
 from deeptutorial.results import save_image, write_results
-from deeptutorial.training import compile_step, n_batches, train
+from deeptutorial.training import ErrorCurve, compile_step, n_batches, train
 from deeptutorial.utils import filters_image, in_chunks
 
 
@@ -68,22 +68,15 @@ def classify(codes: list, labels: list, args) -> dict:
     cost = top.negative_log_likelihood(y)
     step, _ = compile_step(cost, adam(cost, top.params, args.classifier_lr), x, data,
                            args.batch_size, y=y, data_y=targets, name="classifier")
-    predict = pytensor.function([x], top.y_pred)
-    curve = []
-
-    def evaluate(epoch, history):
-        errors = [100 * float(np.mean(predict(c) != y)) for c, y in ((valid_c, valid_y),
-                                                                      (test_c, test_y))]
-        curve.append({"epoch": epoch, "validation_error_percent": errors[0],
-                      "test_error_percent": errors[1]})
-
-    train(step, n_batches(data, args.batch_size), args.classifier_epochs, on_epoch_end=evaluate,
-          log_format="classifier: epoch {epoch}, cost {cost:.4f}")
-    best = min(curve, key=lambda point: point["validation_error_percent"])
+    curve = ErrorCurve(pytensor.function([x], top.y_pred), (valid_c, valid_y), (test_c, test_y),
+                       log=None)
+    train(step, n_batches(data, args.batch_size), args.classifier_epochs,
+          on_epoch_end=curve.record, log_format="classifier: epoch {epoch}, cost {cost:.4f}")
+    best = curve.best()
     print(f"classifier on the codes: validation error {best['validation_error_percent']:.2f} %, "
           f"test error {best['test_error_percent']:.2f} % (epoch {best['epoch']})")
     return {"best_epoch": best["epoch"], "test_error_percent": best["test_error_percent"],
-            "validation_error_percent": best["validation_error_percent"], "curve": curve}
+            "validation_error_percent": best["validation_error_percent"], "curve": curve.points}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -26,7 +26,7 @@ from deeptutorial.nn import shared_floatX
 from deeptutorial.optimizers import adam
 from deeptutorial.plotting import line_plot
 from deeptutorial.results import save_image, write_results
-from deeptutorial.training import compile_step, n_batches, train
+from deeptutorial.training import ErrorCurve, compile_step, n_batches, train
 from deeptutorial.utils import in_chunks, tile_raster_images
 
 STARTS = ("pretrained", "random")
@@ -85,26 +85,16 @@ def fine_tune(start: str, layers, args, datasets) -> dict:
     step, seconds = compile_step(clf.cost, adam(clf.cost, clf.params, args.learning_rate), clf.x,
                                  train_x, args.batch_size, y=clf.y, data_y=train_y,
                                  name=f"finetune_{start}")
-    predict = pytensor.function([clf.x], clf.top.y_pred)
-
-    def error(x, y) -> float:
-        labels = y.get_value(borrow=True)
-        return float(np.mean(in_chunks(predict, x.get_value(borrow=True), 500) != labels))
-
-    curve: list[dict] = []
-
-    def evaluate(epoch, history):
-        curve.append({"epoch": epoch, "validation_error_percent": 100 * error(valid_x, valid_y),
-                      "test_error_percent": 100 * error(test_x, test_y)})
-        print(f"    {start}: validation error {curve[-1]['validation_error_percent']:.2f} %, "
-              f"test error {curve[-1]['test_error_percent']:.2f} %")
-
-    history = train(step, n_batches(train_x, args.batch_size), args.epochs, on_epoch_end=evaluate,
+    values = lambda split: tuple(v.get_value(borrow=True) for v in split)  # noqa: E731
+    curve = ErrorCurve(pytensor.function([clf.x], clf.top.y_pred), values((valid_x, valid_y)),
+                       values((test_x, test_y)), prefix=f"{start}: ")
+    history = train(step, n_batches(train_x, args.batch_size), args.epochs,
+                    on_epoch_end=curve.record,
                     log_format=f"{start}: epoch {{epoch}}, cost {{cost:.4f}}")
-    best = min(curve, key=lambda point: point["validation_error_percent"])
+    best = curve.best()
     return {"best_epoch": best["epoch"],
             "best_validation_error_percent": best["validation_error_percent"],
-            "test_error_percent": best["test_error_percent"], "curve": curve,
+            "test_error_percent": best["test_error_percent"], "curve": curve.points,
             "epoch_costs": history.epoch_costs, "epoch_seconds": history.epoch_seconds,
             "compile_seconds": seconds}
 
