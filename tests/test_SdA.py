@@ -188,3 +188,29 @@ def test_batch_size_one_uses_matrix_vector_blas_and_checks_the_index(float32):
     assert np.isfinite(fn(4, corruption=0.1, lr=0.01))
     with pytest.raises(Exception, match="shape"):
         fn(5, corruption=0.1, lr=0.01)
+
+
+def test_no_pretraining_fine_tunes_the_random_start(tmp_path):
+    """With --no-pretraining nothing is pretrained: at a vanishing fine-tuning step size the
+    saved first layer is still the seed's random initialisation (a run that pretrains moves it
+    by the pretraining steps, checked alongside so the comparison can fail)."""
+    common = ["--dataset", "sample", "--training-epochs", 1, "--batch-size", 10,
+              "--hidden-layers", 30, 20, "--corruption-levels", 0.1, 0.2, "--pretrain-lr", 0.1,
+              "--finetune-lr", 1e-12, "--save-model", "--seed", 7]
+    bare = run("test_SdA.py", *common, "--no-pretraining", "--output-folder", tmp_path / "bare")
+    assert bare.returncode == 0, bare.stderr
+    assert "Pre-training" not in bare.stdout and "test error of best model" in bare.stdout
+    pre = run("test_SdA.py", *common, "--pretraining-epochs", 1, "--output-folder",
+              tmp_path / "pre")
+    assert pre.returncode == 0, pre.stderr
+    results = json.loads((tmp_path / "bare" / "results.json").read_text())
+    assert results["pretraining"] == [] and results["pretraining_seconds"] == 0
+    assert results["settings"]["no_pretraining"] is True
+    assert "filters_image_pretrained" not in results
+    start = SdA(numpy_rng=np.random.RandomState(7), n_ins=784, hidden_layers_sizes=[30, 20],
+                n_outs=10, corruption_levels=[0.1, 0.2])
+    W0 = start.sigmoid_layers[0].W.get_value()
+    bare_W = np.load(tmp_path / "bare" / "model.npz")["layer0.W"]
+    pre_W = np.load(tmp_path / "pre" / "model.npz")["layer0.W"]
+    np.testing.assert_allclose(bare_W, W0, atol=1e-6)
+    assert np.abs(pre_W - W0).max() > 1e-3
