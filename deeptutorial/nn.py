@@ -95,3 +95,24 @@ def gaussian_kl(mean, log_variance):
     """Per-row KL divergence of N(mean, exp(log_variance)) from N(0, I), a vector:
     ``0.5 * sum_j (exp(g_j) + mean_j^2 - 1 - g_j)`` with ``g = log_variance``."""
     return 0.5 * pt.sum(pt.exp(log_variance) + mean ** 2 - 1 - log_variance, axis=1)
+
+
+def dense_layers(numpy_rng: np.random.RandomState, sizes: list[int], prefix: str) -> list[tuple]:
+    """Shared ``(W, b)`` pairs of fully connected layers ``sizes[0] -> sizes[1] -> ...``,
+    named ``{prefix}1``, ``{prefix}2``, ...: He-initialised for ReLU hidden layers (variance
+    ``2 / n_in``), the last one at variance ``1 / n_in`` since it has no ReLU; biases at zero."""
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        scale = 2.0 if k < len(sizes) - 1 else 1.0
+        layers.append((shared_floatX(he_normal(numpy_rng, n_in, n_out, scale), f"W{prefix}{k}"),
+                       zeros_shared(n_out, f"b{prefix}{k}")))
+    return layers
+
+
+def mlp(h, layers: list[tuple], activation=relu):
+    """``h`` through ``layers`` of ``dense_layers``: ``activation`` after every layer but the
+    last, whose pre-activation (e.g. logits) is returned."""
+    for W, b in layers[:-1]:
+        h = activation(pt.dot(h, W) + b)
+    W, b = layers[-1]
+    return pt.dot(h, W) + b

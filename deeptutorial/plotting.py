@@ -54,19 +54,27 @@ def _rgb(colour) -> tuple[float, float, float]:
     return tuple(float(v) / 255 for v in colour)
 
 
+def _check_points(name: str, points) -> np.ndarray:
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
+        raise ValueError(f"{name} must have shape (n, 2) with n >= 1, got {points.shape}")
+    if not np.all(np.isfinite(points)):
+        raise ValueError(f"{name} must be finite")
+    return points
+
+
 def scatter_plot(points_2d, colors=None, title: str = "", xlabel: str = "", ylabel: str = "",
-                 size: tuple[int, int] = (480, 360)) -> np.ndarray:
+                 size: tuple[int, int] = (480, 360), background=None) -> np.ndarray:
     """A scatter plot of ``points_2d`` (shape ``(n, 2)``) as a uint8 RGB array.
 
     ``colors`` may be ``None`` (one colour), a sequence of ``n`` integer labels (one
     palette colour per label, with a legend of the labels), or an ``(n, 3)`` array of
-    RGB values in 0..255.
+    RGB values in 0..255. ``background`` points (shape ``(m, 2)``), if given, are drawn
+    first in light grey, e.g. samples of a distribution the points are compared with.
     """
-    points = np.asarray(points_2d, dtype=float)
-    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
-        raise ValueError(f"points_2d must have shape (n, 2) with n >= 1, got {points.shape}")
-    if not np.all(np.isfinite(points)):
-        raise ValueError("points_2d must be finite")
+    points = _check_points("points_2d", points_2d)
+    if background is not None:
+        background = _check_points("background", background)
     labels = None
     if colors is None:
         rgb = np.tile(np.array(PALETTE[0]), (len(points), 1))
@@ -82,6 +90,8 @@ def scatter_plot(points_2d, colors=None, title: str = "", xlabel: str = "", ylab
             raise ValueError(f"colors must be None, {len(points)} integer labels or an "
                              f"({len(points)}, 3) RGB array, got shape {c.shape}")
     figure, axes = _figure(size, title, xlabel, ylabel)
+    if background is not None:
+        axes.scatter(background[:, 0], background[:, 1], s=6, linewidths=0, color=(0.82,) * 3)
     if labels is not None:
         for k, label in enumerate(labels):
             mine = np.asarray(colors) == label

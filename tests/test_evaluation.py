@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from deeptutorial.evaluation import choose_sigma, parzen_log_likelihood
+from deeptutorial.evaluation import choose_sigma, parzen_evaluation, parzen_log_likelihood, \
+    parzen_log_likelihoods
 
 
 def direct(samples, test, sigma):
@@ -34,3 +35,27 @@ def test_sigma_is_chosen_on_validation():
 def test_a_sigma_that_is_not_positive_is_named(sigma):
     with pytest.raises(ValueError, match="sigma"):
         parzen_log_likelihood(np.zeros((2, 3)), np.zeros((2, 3)), sigma)
+
+
+def test_many_widths_at_once_match_one_at_a_time():
+    """(Broken by dividing every width's kernels by the first width: the second row fails.)"""
+    rng = np.random.default_rng(2)
+    samples, test = rng.normal(size=(30, 4)), rng.normal(size=(9, 4))
+    sigmas = [0.2, 0.7, 3.0]
+    many = parzen_log_likelihoods(samples, test, sigmas, block=4)
+    for row, sigma in zip(many, sigmas):
+        np.testing.assert_allclose(row, direct(samples, test, sigma), rtol=1e-9)
+
+
+def test_the_evaluation_reports_the_validation_choice_and_the_test_mean():
+    rng = np.random.default_rng(3)
+    samples = rng.normal(scale=0.5, size=(300, 2))
+    valid, test = rng.normal(scale=0.5, size=(100, 2)), rng.normal(scale=0.5, size=(50, 2))
+    report = parzen_evaluation(samples, valid, test, sigmas=(0.01, 0.2, 5.0))
+    assert report["parzen_sigma"] == 0.2 and not report["parzen_sigma_at_edge"]
+    expected = direct(samples, test, 0.2)
+    assert report["parzen_log_likelihood_nats"] == pytest.approx(expected.mean(), rel=1e-9)
+    assert report["parzen_standard_error_nats"] == pytest.approx(
+        expected.std(ddof=1) / np.sqrt(50), rel=1e-9)
+    edge = parzen_evaluation(samples, valid, test, sigmas=(0.01, 0.02))
+    assert edge["parzen_sigma"] == 0.02 and edge["parzen_sigma_at_edge"]

@@ -33,6 +33,8 @@ DIVERGING = {
                                      "4", "--variants", "plain"],
     "k_sparse_autoencoder.py": ["--learning-rate", "1e30", "--epochs", "1", "--n-hidden", "50",
                                 "--k", "5", "--k-start", "10"],
+    "adversarial_autoencoder.py": ["--learning-rate", "1e30", "--epochs", "1",
+                                   "--hidden-sizes", "16", "--discriminator-sizes", "8"],
     "stacked_convolutional_autoencoder.py": ["--pretrain-lr", "1e30", "--pretraining-epochs",
                                              "1", "--filters", "4", "4"],
 }

@@ -26,6 +26,18 @@ def test_scatter_plot_colours_by_label_and_by_rgb():
     assert count_colour(by_rgb, (250, 0, 0)) > 0
 
 
+def test_scatter_plot_draws_background_points_in_grey_under_the_points():
+    rng = np.random.RandomState(1)
+    points = rng.normal(size=(20, 2))
+    grey = (209, 209, 209)
+    plain = scatter_plot(points, colors=rng.randint(0, 3, size=20))
+    over = scatter_plot(points, colors=rng.randint(0, 3, size=20),
+                        background=rng.normal(scale=3, size=(400, 2)))
+    assert count_colour(over, grey) > count_colour(plain, grey) + 500
+    with pytest.raises(ValueError, match="background"):
+        scatter_plot(points, background=np.zeros((3, 3)))
+
+
 def test_line_plot_draws_each_series_and_a_legend():
     xs = np.arange(10)
     image = line_plot(xs, {"kl": xs ** 2, "mse": np.sqrt(xs)}, title="t", xlabel="epoch",

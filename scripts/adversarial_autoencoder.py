@@ -1,0 +1,167 @@
+"""Train an adversarial autoencoder on MNIST: a 2-D code pushed towards a chosen prior.
+
+    python scripts/adversarial_autoencoder.py --prior mixture
+    python scripts/adversarial_autoencoder.py --prior normal
+
+alternates three compiled functions on every minibatch (reconstruction, discrimination,
+generation), prints each epoch's mean cost of each phase, then writes ``codes.png`` (the test
+digits' codes coloured by digit, over samples of the prior), ``manifold.png`` (digits decoded
+from a grid over the prior, 2-D codes only), ``generated.png``, ``reconstructions.png`` and
+``results.json`` (per-phase costs, the discriminator's final accuracy and the test set's
+Parzen-window log-likelihood of generated digits) into ``--output-folder``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.tensor.random import shared_rng
+from scipy.stats import norm
+
+from deeptutorial.adversarial_autoencoder import PRIORS, AdversarialAutoencoder
+from deeptutorial.cli import add_training_flags, load_datasets, make_parser, new_results, \
+    parse_args, positive_float, positive_int, run_script, training_figures
+from deeptutorial.evaluation import parzen_evaluation
+from deeptutorial.plotting import scatter_plot
+from deeptutorial.results import save_image, write_results
+from deeptutorial.training import compile_step, n_batches, train
+from deeptutorial.utils import digits_image, in_chunks, side_by_side
+
+
+def flags() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__.splitlines()[0], output_folder="adversarial_autoencoder_plots",
+                         seed=2015)
+    add_training_flags(parser, epochs=30, batch_size=100, learning_rate=0.001, optimiser="Adam")
+    parser.add_argument("--adversarial-lr", type=positive_float, default=0.0002,
+                        help="Adam's step size in the discrimination and generation phases")
+    parser.add_argument("--prior", choices=PRIORS, default="mixture",
+                        help="the distribution the codes are pushed towards: a mixture of 10 "
+                             "Gaussians on a circle, or N(0, I)")
+    parser.add_argument("--code-size", type=positive_int, default=2,
+                        help="dimensions of the code (the images of codes and of the "
+                             "manifold need 2)")
+    parser.add_argument("--hidden-sizes", type=positive_int, nargs="+", default=[1000, 1000],
+                        help="encoder hidden layers (the decoder mirrors them)")
+    parser.add_argument("--discriminator-sizes", type=positive_int, nargs="+",
+                        default=[1000, 1000], help="the discriminator's hidden layers")
+    parser.add_argument("--n-parzen-samples", type=positive_int, default=10000,
+                        help="generated digits the Parzen window is fitted to")
+    return parser
+
+
+def manifold(aae: AdversarialAutoencoder, decode, n: int = 20) -> np.ndarray:
+    """Digits decoded from an n x n grid over the 2-D prior: the circle of means (and a
+    margin) for the mixture, the 2.5%..97.5% quantiles of each coordinate for N(0, I)."""
+    if aae.prior == "mixture":
+        reach = aae.radius + 2 * aae.component_std
+        axis = np.linspace(-reach, reach, n)
+    else:
+        axis = norm.ppf(np.linspace(0.025, 0.975, n))
+    grid = np.array([[x, y] for y in axis[::-1] for x in axis], dtype=pytensor.config.floatX)
+    return digits_image(decode(grid), n)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(flags(), argv)
+    if args.prior == "mixture" and args.code_size < 2:
+        raise ValueError(f"--prior mixture lies in two dimensions: --code-size must be >= 2, "
+                         f"got {args.code_size}")
+    (train_set_x, _), (valid_set_x, _), (test_set_x, test_set_y) = load_datasets(args)
+    n_train, n_visible = train_set_x.get_value(borrow=True).shape
+    rng = np.random.RandomState(args.seed)
+
+    x = pt.matrix("x")
+    aae = AdversarialAutoencoder(
+        numpy_rng=rng, input=x, n_visible=n_visible, hidden_sizes=tuple(args.hidden_sizes),
+        code_size=args.code_size, prior=args.prior,
+        discriminator_sizes=tuple(args.discriminator_sizes))
+    phases = aae.phases(x, learning_rate=args.learning_rate,
+                        adversarial_learning_rate=args.adversarial_lr)
+    steps, compile_seconds = {}, 0.0
+    for name, (cost, updates) in phases.items():
+        steps[name], seconds = compile_step(cost, updates, x, train_set_x, args.batch_size,
+                                            name=name)
+        compile_seconds += seconds
+    phase_costs: dict[str, list[float]] = {name: [] for name in phases}
+    epoch_costs: dict[str, list[float]] = {name: [] for name in phases}
+
+    def step(i):
+        # the paper's order: reconstruct, then discriminate, then fool the discriminator
+        for name, fn in steps.items():
+            phase_costs[name].append(float(fn(i)))
+        return phase_costs["reconstruction"][-1]
+
+    def end_of_epoch(epoch, history):
+        for name, costs in phase_costs.items():
+            epoch_costs[name].append(float(np.mean(costs)))
+            costs.clear()
+        print(f"    discriminator {epoch_costs['discrimination'][-1]:.4f}, "
+              f"generator {epoch_costs['generation'][-1]:.4f}")
+
+    history = train(step, n_batches(train_set_x, args.batch_size), args.epochs,
+                    on_epoch_end=end_of_epoch,
+                    log_format="Training epoch {epoch}, reconstruction {cost:.2f} nats")
+    print(f"The adversarial autoencoder trained for {sum(history.epoch_seconds) / 60:.2f}m",
+          file=sys.stderr)
+
+    z = pt.matrix("z")
+    encode = pytensor.function([x], aae.encode(x))
+    decode = pytensor.function([z], aae.decode(z))
+    discriminate = pytensor.function([z], aae.discriminate(z))
+    reconstruction = pytensor.function([x], phases["reconstruction"][0])
+    n = pt.iscalar("n")
+    # a stream of its own: the training stream is left where training stopped
+    prior_draw, prior_updates = aae.sample_prior(n, shared_rng(seed=args.seed + 1))
+    draw = pytensor.function([n], prior_draw, updates=prior_updates)
+
+    test_images = test_set_x.get_value(borrow=True)
+    test_labels = np.asarray(test_set_y.eval())
+    codes = in_chunks(encode, test_images)
+    prior_samples = draw(len(test_images))
+    code_logits = discriminate(codes)
+    prior_logits = discriminate(prior_samples)
+    accuracy = 0.5 * (np.mean(prior_logits > 0) + np.mean(code_logits <= 0))
+    test_cross_entropy = float(np.mean([reconstruction(test_images[i:i + 1000])
+                                        for i in range(0, len(test_images), 1000)]))
+
+    print("... Parzen-window log-likelihood of generated digits")
+    generated = in_chunks(decode, draw(args.n_parzen_samples))
+    parzen = parzen_evaluation(generated, valid_set_x.get_value(borrow=True), test_images)
+    print(f"Parzen log-likelihood {parzen['parzen_log_likelihood_nats']:.1f} "
+          f"+- {parzen['parzen_standard_error_nats']:.1f} nats (sigma {parzen['parzen_sigma']})")
+
+    originals = test_images[:20]
+    images = {
+        "generated_image": ("generated.png", digits_image(generated[:100])),
+        "reconstructions_image": ("reconstructions.png", side_by_side(
+            [digits_image(originals, 5), digits_image(decode(encode(originals)), 5)])),
+    }
+    if args.code_size == 2:
+        shown = slice(0, 5000)
+        images["codes_image"] = ("codes.png", scatter_plot(
+            codes[shown], test_labels[shown], background=prior_samples[shown],
+            title=f"test codes by digit over the {args.prior} prior (grey)",
+            xlabel="z1", ylabel="z2", size=(560, 560)))
+        images["manifold_image"] = ("manifold.png", manifold(aae, decode))
+    results = new_results(
+        __file__, args, n_train=n_train, n_params=int(sum(p.get_value().size
+                                                           for p in aae.params)),
+        test_cross_entropy=test_cross_entropy, discriminator_accuracy=float(accuracy),
+        epoch_reconstruction_costs=epoch_costs["reconstruction"],
+        epoch_discriminator_costs=epoch_costs["discrimination"],
+        epoch_generator_costs=epoch_costs["generation"], **parzen,
+        **training_figures(history, compile_seconds))
+    for key, (name, pixels) in images.items():
+        results[key] = save_image(args.output_folder, name, pixels)
+    write_results(args.output_folder, results)
+    print(f"test reconstruction cross-entropy {test_cross_entropy:.2f} nats, discriminator "
+          f"accuracy {accuracy:.3f}")
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main))
