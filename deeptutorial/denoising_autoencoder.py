@@ -1,4 +1,5 @@
-"""Denoising autoencoders with Gaussian or dropout noise on the input (the textbook's DAE)."""
+"""Denoising autoencoders with Gaussian, dropout or salt-and-pepper noise on the input (the
+textbook's DAE)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 from deeptutorial.autoencoder import UntiedAutoencoder
 from deeptutorial.checks import check_choice, check_non_negative
 
-NOISE_KINDS = ("gaussian", "dropout")
+NOISE_KINDS = ("gaussian", "dropout", "salt_and_pepper")
 
 
 class DenoisingAutoencoder(UntiedAutoencoder):
@@ -17,11 +18,13 @@ class DenoisingAutoencoder(UntiedAutoencoder):
 
     During training only, the input ``x`` is corrupted into ``x~`` by one of::
 
-        gaussian:  x~ = x + sigma * e,             e ~ N(0, I)
-        dropout:   x~ = x * m / (1 - p),           m_k ~ Bernoulli(1 - p)
+        gaussian:         x~ = x + sigma * e,             e ~ N(0, I)
+        dropout:          x~ = x * m / (1 - p),           m_k ~ Bernoulli(1 - p)
+        salt_and_pepper:  x~_k = x_k with probability 1 - p, else 0 or 1 (even odds)
 
     (dropout zeroes each pixel with probability ``p`` and rescales the survivors so that
-    E[x~] = x). The corrupted input is encoded and decoded with untied weights::
+    E[x~] = x; salt-and-pepper, the noise of the generative stochastic networks, replaces
+    each pixel with probability ``p`` by a fair coin flip). The corrupted input is encoded and decoded with untied weights::
 
         h = sigmoid(x~ W + b),     z = sigmoid(h W_prime + b_prime)
 
@@ -41,6 +44,9 @@ class DenoisingAutoencoder(UntiedAutoencoder):
         check_non_negative(f"{noise} noise_level", noise_level)
         if noise == "dropout" and not noise_level < 1:
             raise ValueError(f"dropout noise_level must be in [0, 1), got {noise_level!r}")
+        if noise == "salt_and_pepper" and not noise_level <= 1:
+            raise ValueError(f"salt_and_pepper noise_level must be in [0, 1], got "
+                             f"{noise_level!r}")
         super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden,
                          loss=loss, pytensor_rng=pytensor_rng)
         self.noise, self.noise_level = noise, float(noise_level)
@@ -57,6 +63,12 @@ class DenoisingAutoencoder(UntiedAutoencoder):
         if self.noise == "gaussian":
             next_rng, e = rng.normal(0, 1, size=x.shape)
             return (x + self.noise_level * e).astype(x.dtype), [(rng, next_rng)]
+        if self.noise == "salt_and_pepper":
+            # one uniform draw per pixel decides both: u < p/2 -> 0, p/2 <= u < p -> 1
+            next_rng, u = rng.uniform(0, 1, size=x.shape)
+            p = self.noise_level
+            noisy = pt.switch(pt.lt(u, p), pt.ge(u, p / 2), x)
+            return noisy.astype(x.dtype), [(rng, next_rng)]
         keep = 1 - self.noise_level
         next_rng, u = rng.uniform(0, 1, size=x.shape)
         noisy = pt.switch(pt.lt(u, keep), x / keep, 0)

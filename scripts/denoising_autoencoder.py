@@ -1,4 +1,4 @@
-"""Train denoising autoencoders on MNIST with Gaussian and with dropout input noise.
+"""Train denoising autoencoders on MNIST with Gaussian, dropout or salt-and-pepper input noise.
 
     python scripts/denoising_autoencoder.py
 
@@ -34,12 +34,15 @@ def flags() -> argparse.ArgumentParser:
                          seed=123)
     add_training_flags(parser, epochs=10, batch_size=100, learning_rate=0.001, optimiser="Adam",
                        n_hidden=500)
-    parser.add_argument("--noise", choices=NOISE_KINDS, nargs="+", default=list(NOISE_KINDS),
+    parser.add_argument("--noise", choices=NOISE_KINDS, nargs="+",
+                        default=["gaussian", "dropout"],
                         help="noise kinds to train with, one autoencoder each")
     parser.add_argument("--gaussian-std", type=positive_float, default=0.5,
                         help="standard deviation of the Gaussian noise added to each pixel")
     parser.add_argument("--dropout-rate", type=fraction_below_one, default=0.3,
                         help="probability that dropout noise zeroes a pixel")
+    parser.add_argument("--salt-and-pepper-rate", type=fraction_below_one, default=0.4,
+                        help="probability that salt-and-pepper noise sets a pixel to 0 or 1")
     parser.add_argument("--loss", choices=LOSSES, default="cross_entropy",
                         help="reconstruction loss")
     parser.add_argument("--n-shown", type=positive_int, default=10,
@@ -49,7 +52,8 @@ def flags() -> argparse.ArgumentParser:
 
 def train_one(kind: str, args, train_set_x, test_x: np.ndarray, run: dict):
     """Train the autoencoder of one noise kind; fill ``run``; return its image."""
-    level = args.gaussian_std if kind == "gaussian" else args.dropout_rate
+    level = {"gaussian": args.gaussian_std, "dropout": args.dropout_rate,
+             "salt_and_pepper": args.salt_and_pepper_rate}[kind]
     x = pt.matrix("x")
     model = DenoisingAutoencoder(numpy_rng=np.random.RandomState(args.seed), input=x,
                                  n_visible=train_set_x.get_value(borrow=True).shape[1],

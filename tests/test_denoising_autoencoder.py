@@ -68,6 +68,11 @@ def test_noise_has_the_asked_statistics(float64):
     sample = pytensor.function([x], noisy, updates=updates)(data)
     assert abs((sample == 0).mean() - 0.3) < 0.01
     np.testing.assert_allclose(sample[sample != 0], 0.6 / 0.7)  # survivors rescaled
+    salt = small_model("salt_and_pepper", 0.4, n_visible=100, n_hidden=3)
+    noisy, updates = salt.add_noise(x)
+    sample = pytensor.function([x], noisy, updates=updates)(data)
+    assert abs((sample == 0).mean() - 0.2) < 0.01 and abs((sample == 1).mean() - 0.2) < 0.01
+    assert abs((sample == 0.6).mean() - 0.6) < 0.01  # the rest untouched
     unchanged, no_updates = small_model("dropout", 0.0).add_noise(x)
     assert unchanged is x and no_updates == []
 
@@ -86,6 +91,8 @@ def test_cost_falls_on_real_digits(float32, noise):
 
 @pytest.mark.parametrize("kwargs, word", [(dict(noise="salt"), "salt"),
                                           (dict(noise="dropout", noise_level=1.0), "1.0"),
+                                          (dict(noise="salt_and_pepper", noise_level=1.5),
+                                           "1.5"),
                                           (dict(noise="gaussian", noise_level=-0.5), "-0.5"),
                                           (dict(loss="hinge"), "hinge"),
                                           (dict(n_hidden=0), "n_hidden")])

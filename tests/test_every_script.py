@@ -35,6 +35,7 @@ DIVERGING = {
                                 "--k", "5", "--k-start", "10"],
     "adversarial_autoencoder.py": ["--learning-rate", "1e30", "--epochs", "1",
                                    "--hidden-sizes", "16", "--discriminator-sizes", "8"],
+    "gsn_sampling.py": ["--learning-rate", "1e30", "--epochs", "1", "--n-hidden", "20"],
     "stacked_convolutional_autoencoder.py": ["--pretrain-lr", "1e30", "--pretraining-epochs",
                                              "1", "--filters", "4", "4"],
 }
