@@ -5,7 +5,9 @@
 prints each epoch's mean training negative ELBO (nats per digit) and the test set's, and
 writes ``generated.png`` (digits decoded from random codes), ``reconstructions.png``
 (test digits beside their reconstructions), ``interpolation.png`` (a straight line in
-code space between two test digits) and ``results.json`` into ``--output-folder``.
+code space between two test digits) and ``results.json`` (with the test set's Parzen-window
+log-likelihood of generated digits, the figure the family's other generators are compared
+by) into ``--output-folder``.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import pytensor.tensor as pt
 
 from deeptutorial.cli import add_training_flags, check_batch_size, fraction_below_one, \
     load_datasets, make_parser, new_results, parse_args, positive_int, run_script
+from deeptutorial.evaluation import parzen_evaluation
 from deeptutorial.optimizers import MovingAverage, adam
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import compile_step, n_batches, train
-from deeptutorial.utils import digits_image, side_by_side
+from deeptutorial.utils import digits_image, in_chunks, side_by_side
 from deeptutorial.vae import VAE
 
 
@@ -42,12 +45,14 @@ def flags() -> argparse.ArgumentParser:
                         help="digits to generate from N(0, I) (10 per row)")
     parser.add_argument("--interpolation-steps", type=positive_int, default=10,
                         help="codes on the line between two test digits")
+    parser.add_argument("--n-parzen-samples", type=positive_int, default=10000,
+                        help="generated digits (decoder means) the Parzen window is fitted to")
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
-    (train_set_x, _), _, (test_set_x, _) = load_datasets(args)
+    (train_set_x, _), (valid_set_x, _), (test_set_x, _) = load_datasets(args)
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
     n_test = test_set_x.get_value(borrow=True).shape[0]
     check_batch_size(args.batch_size, n_test, what="test images")
@@ -106,13 +111,19 @@ def main(argv: list[str] | None = None) -> dict:
             np.concatenate([test_images[:1], decode(path), test_images[1:2]]),
             args.interpolation_steps + 2)),
     }
+    print("... Parzen-window log-likelihood of generated digits")
+    generated = in_chunks(decode, rng.normal(size=(args.n_parzen_samples, args.n_latent))
+                          .astype(pytensor.config.floatX))
+    parzen = parzen_evaluation(generated, valid_set_x.get_value(borrow=True), test_images)
+    print(f"Parzen log-likelihood {parzen['parzen_log_likelihood_nats']:.1f} "
+          f"+- {parzen['parzen_standard_error_nats']:.1f} nats (sigma {parzen['parzen_sigma']})")
     results = new_results(
         __file__, args, n_train=n_train, n_test=n_test, test_neg_elbo_nats=test_curve[-1],
         test_neg_elbo_note="one reparameterised draw per test digit, averaged over "
                            f"{n_test_batches * args.batch_size} digits, with the "
                            "moving-average parameters when --average-decay > 0",
         epoch_train_neg_elbo_nats=history.epoch_costs, epoch_test_neg_elbo_nats=test_curve,
-        epoch_seconds=history.epoch_seconds, compile_seconds=compile_seconds)
+        epoch_seconds=history.epoch_seconds, compile_seconds=compile_seconds, **parzen)
     for key, (name, pixels) in images.items():
         results[key] = save_image(args.output_folder, name, pixels)
     write_results(args.output_folder, results)

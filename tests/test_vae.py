@@ -112,7 +112,7 @@ def test_bad_arguments_are_named(kwargs, word):
 def test_script_writes_images_and_results(tmp_path):
     proc = run("variational_autoencoder.py", "--dataset", "sample", "--epochs", 2,
                "--hidden-sizes", 32, "--n-latent", 4, "--average-decay", 0,
-               "--output-folder", tmp_path)
+               "--n-parzen-samples", 200, "--output-folder", tmp_path)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "results.json").read_text())
     # An untrained decoder's pixels are about 1/2: 784 log 2 = 543 nats. (Broken by leaving
@@ -120,6 +120,7 @@ def test_script_writes_images_and_results(tmp_path):
     assert results["test_neg_elbo_nats"] < 0.8 * 784 * np.log(2)
     assert len(results["epoch_train_neg_elbo_nats"]) == len(results["epoch_test_neg_elbo_nats"]) == 2
     assert results["settings"]["n_latent"] == 4
+    assert results["parzen_n_samples"] == 200 and np.isfinite(results["parzen_log_likelihood_nats"])
     for key in ("generated_image", "reconstructions_image", "interpolation_image"):
         assert (tmp_path / results[key]).stat().st_size > 0
     assert "test negative ELBO" in proc.stdout
