@@ -128,9 +128,10 @@ def write_dA_trajectory() -> None:
 
 def write_SdA_runs() -> None:
     """docs/_generated/SdA_runs.md: every recorded SdA run beside the tutorial's figures."""
-    lines = ["| record | batch size | fine-tuning epochs | validation error | test error | "
-             "minutes (pretraining + fine-tuning) | machine |", "|---|---|---|---|---|---|---|",
-             "| the original tutorial | 1 | 36 | 1.39% | 1.30% | 1029 (2008 Xeon) | |"]
+    lines = ["| record | pretrained | batch size | fine-tuning epochs | validation error | "
+             "test error | minutes (pretraining + fine-tuning) | machine |",
+             "|---|---|---|---|---|---|---|---|",
+             "| the original tutorial | yes | 1 | 36 | 1.39% | 1.30% | 1029 (2008 Xeon) | |"]
     for record_file in sorted((DOCS / "results").glob("SdA_*/record.json")):
         results_file = record_file.parent / "results.json"
         if not results_file.is_file():
@@ -138,7 +139,9 @@ def write_SdA_runs() -> None:
         record, results = json.loads(record_file.read_text()), json.loads(results_file.read_text())
         minutes = (results["pretraining_seconds"] / 60, results["finetuning_seconds"] / 60)
         lines.append(
-            f"| `{record_file.parent.name}` | {results['settings']['batch_size']} | "
+            f"| `{record_file.parent.name}` | "
+            f"{'no' if results['settings'].get('no_pretraining') else 'yes'} | "
+            f"{results['settings']['batch_size']} | "
             f"{results['finetune_epochs']} | {results['best_validation_error_percent']:.2f}% | "
             f"{results['test_error_percent']:.2f}% | {minutes[0]:.1f} + {minutes[1]:.1f} | "
             f"{record['machine']['cores']} cores, {record['machine']['cpu']} |")
@@ -220,7 +223,76 @@ def write_conv_benchmark() -> None:
     (DOCS / "_generated" / "conv_benchmark.md").write_text(text)
 
 
+# Published Parzen-window figures on MNIST (nats), as the adversarial autoencoder paper
+# (Makhzani et al., 2015) tabulates them, and the project's script each compares with.
+PUBLISHED_PARZEN = [("DBN (Hinton et al., 2006)", 138, 2, None),
+                    ("stacked CAE (Rifai et al., 2012)", 121, 1.6, None),
+                    ("deep GSN (Bengio et al., 2014)", 214, 1.1, "gsn_sampling.py"),
+                    ("adversarial nets (Goodfellow et al., 2014)", 225, 2, None),
+                    ("adversarial autoencoder (Makhzani et al., 2015)", 340, 2,
+                     "adversarial_autoencoder.py")]
+
+
+def write_parzen_table() -> None:
+    """docs/_generated/parzen_table.md: every recorded generator's Parzen-window estimate
+    beside the published figures, and how far each is from the figure of its kind."""
+    published = {script: (name, value) for name, value, _, script in PUBLISHED_PARZEN if script}
+    rows = []
+    for results_file in sorted((DOCS / "results").glob("*/results.json")):
+        results = json.loads(results_file.read_text())
+        if "parzen_log_likelihood_nats" not in results:
+            continue
+        value = results["parzen_log_likelihood_nats"]
+        compared = published.get(results["script"])
+        against = (f"{value / compared[1]:.0%} of {compared[1]}" if compared else "")
+        rows.append(f"| `{results_file.parent.name}` (`{results['script']}`) | "
+                    f"{value:.0f} ± {results['parzen_standard_error_nats']:.1f} | "
+                    f"{results['parzen_sigma']:.3f} | {results['parzen_n_samples']:,} | "
+                    f"{against} |")
+    lines = ["| generator | Parzen log-likelihood (nats) | sigma | samples | against the "
+             "published figure of its kind |", "|---|---|---|---|---|"]
+    lines += rows or ["| (no generator recorded yet) | | | | |"]
+    lines += [f"| {name}, published | {value} ± {error} | | 10,000 | |"
+              for name, value, error, _ in PUBLISHED_PARZEN]
+    (DOCS / "_generated" / "parzen_table.md").write_text("\n".join(lines) + "\n")
+
+
+def write_figures(out_name: str, record: str, columns: dict) -> None:
+    """docs/_generated/OUT_NAME: one table row of a record's figures (``columns``: heading ->
+    function of results.json giving the cell) and its record line, or a line saying the run
+    is not recorded yet."""
+    folder = DOCS / "results" / record
+    if not (folder / "results.json").is_file():
+        text = f"No run of `{record}` is recorded yet.\n"
+    else:
+        results = json.loads((folder / "results.json").read_text())
+        text = ("| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|\n| "
+                + " | ".join(cell(results) for cell in columns.values()) + " |\n\n"
+                + (DOCS / "_generated" / f"record_{record}.md").read_text())
+    (DOCS / "_generated" / out_name).write_text(text)
+
+
+def _parzen(results: dict) -> str:
+    return (f"{results['parzen_log_likelihood_nats']:.0f} ± "
+            f"{results['parzen_standard_error_nats']:.1f} nats")
+
+
 write_records()
+write_figures("aae_mixture.md", "adversarial_autoencoder_mixture", {
+    "epochs": lambda r: str(len(r["epoch_reconstruction_costs"])),
+    "last epoch's costs (reconstruction, discriminator, generator)": lambda r: ", ".join(
+        f"{r[key][-1]:.3g}" for key in ("epoch_reconstruction_costs",
+                                        "epoch_discriminator_costs", "epoch_generator_costs")),
+    "test reconstruction cross-entropy": lambda r: f"{r['test_cross_entropy']:.1f} nats",
+    "discriminator accuracy, test codes vs prior": lambda r: f"{r['discriminator_accuracy']:.3f}",
+    "Parzen log-likelihood": _parzen})
+write_figures("gsn_record.md", "gsn_sampling", {
+    "epochs": lambda r: str(len(r["epoch_costs"])),
+    "walkback": lambda r: str(r["settings"]["walkback"]),
+    "last epoch's walkback cost": lambda r: f"{r['epoch_costs'][-1]:.1f} nats",
+    "test reconstruction cross-entropy (no noise)": lambda r: f"{r['test_cross_entropy']:.1f} nats",
+    "Parzen log-likelihood": _parzen})
+write_parzen_table()
 write_conv_records()
 write_conv_benchmark()
 write_k_sparse_record()

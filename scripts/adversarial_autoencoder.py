@@ -131,8 +131,6 @@ def main(argv: list[str] | None = None) -> dict:
     print("... Parzen-window log-likelihood of generated digits")
     generated = in_chunks(decode, draw(args.n_parzen_samples))
     parzen = parzen_evaluation(generated, valid_set_x.get_value(borrow=True), test_images)
-    print(f"Parzen log-likelihood {parzen['parzen_log_likelihood_nats']:.1f} "
-          f"+- {parzen['parzen_standard_error_nats']:.1f} nats (sigma {parzen['parzen_sigma']})")
 
     originals = test_images[:20]
     images = {

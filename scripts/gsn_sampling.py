@@ -94,8 +94,6 @@ def main(argv: list[str] | None = None) -> dict:
     kept = run_chain(transition, start, n_steps)[args.burn_in:]
     samples = kept.reshape(-1, n_visible)[:args.n_parzen_samples]
     parzen = parzen_evaluation(samples, valid_set_x.get_value(borrow=True), test_images)
-    print(f"Parzen log-likelihood {parzen['parzen_log_likelihood_nats']:.1f} "
-          f"+- {parzen['parzen_standard_error_nats']:.1f} nats (sigma {parzen['parzen_sigma']})")
 
     results = new_results(
         __file__, args, n_train=n_train,

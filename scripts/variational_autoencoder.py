@@ -115,8 +115,6 @@ def main(argv: list[str] | None = None) -> dict:
     generated = in_chunks(decode, rng.normal(size=(args.n_parzen_samples, args.n_latent))
                           .astype(pytensor.config.floatX))
     parzen = parzen_evaluation(generated, valid_set_x.get_value(borrow=True), test_images)
-    print(f"Parzen log-likelihood {parzen['parzen_log_likelihood_nats']:.1f} "
-          f"+- {parzen['parzen_standard_error_nats']:.1f} nats (sigma {parzen['parzen_sigma']})")
     results = new_results(
         __file__, args, n_train=n_train, n_test=n_test, test_neg_elbo_nats=test_curve[-1],
         test_neg_elbo_note="one reparameterised draw per test digit, averaged over "
