@@ -131,20 +131,28 @@ class AdversarialAutoencoder(Autoencoder):
                 "discriminator": discriminator, "generator": generator}, rng_updates
 
     def phases(self, x=None, learning_rate: float = 1e-3,
-               adversarial_learning_rate: float = 2e-4) -> dict[str, tuple]:
+               discriminator_learning_rate: float = 2e-4) -> dict[str, tuple]:
         """The three phases as ``{name: (cost, updates)}``, in training order, each updating
-        only its own parameters with Adam: reconstruction (encoder and decoder, at
-        ``learning_rate``), discrimination (discriminator) and generation (encoder), the two
-        adversarial ones at ``adversarial_learning_rate`` with ``beta1 = 0.5``, as GANs are
-        commonly trained. Only the discrimination phase draws from the prior."""
+        only its own parameters with an Adam of its own: reconstruction (encoder and decoder)
+        and generation (encoder) at ``learning_rate``, discrimination (discriminator) at
+        ``discriminator_learning_rate``; the two adversarial phases with ``beta1 = 0.5``, as
+        GANs are commonly trained. Only the discrimination phase draws from the prior.
+
+        The encoder answers to two phases that pull apart: reconstruction spreads the codes
+        out, generation draws them into the prior. Adam moves each parameter by about its
+        step size whatever the gradient's scale, so a generation step smaller than the
+        reconstruction step loses that contest: the codes drift out of the prior and the
+        discriminator wins ever more easily. Equal steps keep them together (the paper, with
+        SGD, gave the regularisation phases the larger rate)."""
         terms, rng_updates = self.cost_terms(x)
-        adversarial = dict(learning_rate=adversarial_learning_rate, beta1=0.5)
         return {
             "reconstruction": (terms["reconstruction"], adam(
                 terms["reconstruction"], self.encoder_params + self.decoder_params,
                 learning_rate=learning_rate)),
             "discrimination": (terms["discriminator"], adam(
-                terms["discriminator"], self.discriminator_params, **adversarial) + rng_updates),
+                terms["discriminator"], self.discriminator_params,
+                learning_rate=discriminator_learning_rate, beta1=0.5) + rng_updates),
             "generation": (terms["generator"], adam(
-                terms["generator"], self.encoder_params, **adversarial)),
+                terms["generator"], self.encoder_params, learning_rate=learning_rate,
+                beta1=0.5)),
         }

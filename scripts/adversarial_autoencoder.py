@@ -6,9 +6,10 @@
 alternates three compiled functions on every minibatch (reconstruction, discrimination,
 generation), prints each epoch's mean cost of each phase, then writes ``codes.png`` (the test
 digits' codes coloured by digit, over samples of the prior), ``manifold.png`` (digits decoded
-from a grid over the prior, 2-D codes only), ``generated.png``, ``reconstructions.png`` and
-``results.json`` (per-phase costs, the discriminator's final accuracy and the test set's
-Parzen-window log-likelihood of generated digits) into ``--output-folder``.
+from a grid over the prior; both in the code's first two dimensions), ``generated.png``,
+``reconstructions.png`` and ``results.json`` (per-phase costs, the discriminator's final
+accuracy and the test set's Parzen-window log-likelihood of generated digits) into
+``--output-folder``.
 """
 
 from __future__ import annotations
@@ -35,15 +36,16 @@ from deeptutorial.utils import digits_image, in_chunks, side_by_side
 def flags() -> argparse.ArgumentParser:
     parser = make_parser(__doc__.splitlines()[0], output_folder="adversarial_autoencoder_plots",
                          seed=2015)
-    add_training_flags(parser, epochs=30, batch_size=100, learning_rate=0.001, optimiser="Adam")
-    parser.add_argument("--adversarial-lr", type=positive_float, default=0.0002,
-                        help="Adam's step size in the discrimination and generation phases")
+    add_training_flags(parser, epochs=30, batch_size=100, learning_rate=0.001,
+                       optimiser="Adam (reconstruction and generation phases)")
+    parser.add_argument("--discriminator-lr", type=positive_float, default=0.0002,
+                        help="Adam's step size in the discrimination phase")
     parser.add_argument("--prior", choices=PRIORS, default="mixture",
                         help="the distribution the codes are pushed towards: a mixture of 10 "
                              "Gaussians on a circle, or N(0, I)")
     parser.add_argument("--code-size", type=positive_int, default=2,
                         help="dimensions of the code (the images of codes and of the "
-                             "manifold need 2)")
+                             "manifold show the first two)")
     parser.add_argument("--hidden-sizes", type=positive_int, nargs="+", default=[1000, 1000],
                         help="encoder hidden layers (the decoder mirrors them)")
     parser.add_argument("--discriminator-sizes", type=positive_int, nargs="+",
@@ -54,14 +56,16 @@ def flags() -> argparse.ArgumentParser:
 
 
 def manifold(aae: AdversarialAutoencoder, decode, n: int = 20) -> np.ndarray:
-    """Digits decoded from an n x n grid over the 2-D prior: the circle of means (and a
-    margin) for the mixture, the 2.5%..97.5% quantiles of each coordinate for N(0, I)."""
+    """Digits decoded from an n x n grid over the prior's first two dimensions (any others
+    at 0, where both priors centre them): the circle of means (and a margin) for the
+    mixture, the 2.5%..97.5% quantiles of each coordinate for N(0, I)."""
     if aae.prior == "mixture":
         reach = aae.radius + 2 * aae.component_std
         axis = np.linspace(-reach, reach, n)
     else:
         axis = norm.ppf(np.linspace(0.025, 0.975, n))
-    grid = np.array([[x, y] for y in axis[::-1] for x in axis], dtype=pytensor.config.floatX)
+    grid = np.zeros((n * n, aae.code_size), dtype=pytensor.config.floatX)
+    grid[:, :2] = [[x, y] for y in axis[::-1] for x in axis]
     return digits_image(decode(grid), n)
 
 
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
         code_size=args.code_size, prior=args.prior,
         discriminator_sizes=tuple(args.discriminator_sizes))
     phases = aae.phases(x, learning_rate=args.learning_rate,
-                        adversarial_learning_rate=args.adversarial_lr)
+                        discriminator_learning_rate=args.discriminator_lr)
     steps, compile_seconds = {}, 0.0
     for name, (cost, updates) in phases.items():
         steps[name], seconds = compile_step(cost, updates, x, train_set_x, args.batch_size,
@@ -138,11 +142,12 @@ def main(argv: list[str] | None = None) -> dict:
         "reconstructions_image": ("reconstructions.png", side_by_side(
             [digits_image(originals, 5), digits_image(decode(encode(originals)), 5)])),
     }
-    if args.code_size == 2:
+    if args.code_size >= 2:  # the first two dimensions (all of them for a 2-D code)
         shown = slice(0, 5000)
+        which = "" if args.code_size == 2 else f", first 2 of {args.code_size} dimensions"
         images["codes_image"] = ("codes.png", scatter_plot(
-            codes[shown], test_labels[shown], background=prior_samples[shown],
-            title=f"test codes by digit over the {args.prior} prior (grey)",
+            codes[shown, :2], test_labels[shown], background=prior_samples[shown, :2],
+            title=f"test codes by digit over the {args.prior} prior (grey){which}",
             xlabel="z1", ylabel="z2", size=(560, 560)))
         images["manifold_image"] = ("manifold.png", manifold(aae, decode))
     results = new_results(

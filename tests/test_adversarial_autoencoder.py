@@ -133,14 +133,16 @@ def test_script_on_the_sample(tmp_path):
         assert (tmp_path / results[key]).stat().st_size > 0
 
 
-def test_script_with_a_wider_code_skips_the_2d_images(tmp_path):
+def test_script_with_a_wider_code_shows_its_first_two_dimensions(tmp_path):
     proc = run("adversarial_autoencoder.py", "--dataset", "sample", "--epochs", 1,
                "--prior", "normal", "--code-size", 5, "--hidden-sizes", 32,
                "--discriminator-sizes", 16, "--n-parzen-samples", 100, "--output-folder",
                tmp_path)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "results.json").read_text())
-    assert "codes_image" not in results and "manifold_image" not in results
+    assert results["settings"]["code_size"] == 5
+    for key in ("codes_image", "manifold_image"):
+        assert (tmp_path / results[key]).stat().st_size > 0
 
 
 def test_script_bad_input_is_one_line(tmp_path):
