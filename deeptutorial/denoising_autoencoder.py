@@ -24,7 +24,8 @@ class DenoisingAutoencoder(UntiedAutoencoder):
 
     (dropout zeroes each pixel with probability ``p`` and rescales the survivors so that
     E[x~] = x; salt-and-pepper, the noise of the generative stochastic networks, replaces
-    each pixel with probability ``p`` by a fair coin flip). The corrupted input is encoded and decoded with untied weights::
+    each pixel with probability ``p`` by a fair coin flip). The corrupted input is encoded
+    and decoded with untied weights::
 
         h = sigmoid(x~ W + b),     z = sigmoid(h W_prime + b_prime)
 
