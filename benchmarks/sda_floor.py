@@ -17,6 +17,8 @@ fine-tuning, 784-1000-1000-1000-10) this prints and writes as JSON:
   what an update does; repeated so that the array stays in cache when it fits), with one
   thread and with two threads taking a half each;
 * the floor, bytes / rate, on one and on two cores;
+* the time of a call of a compiled function that does nothing, the per-call overhead every
+  step pays;
 * the step's median time over ``--rounds`` blocks of ``--steps`` steps, with BLAS on one
   core and on two (each in a subprocess with ``OMP_NUM_THREADS`` and
   ``OPENBLAS_NUM_THREADS`` set), and its multiple of the floor.
@@ -113,6 +115,9 @@ def worker(args: argparse.Namespace) -> dict:
                                                                         lr=f32(0.001)))
              for k, (fn, level) in enumerate(zip(pretrain, (0.1, 0.2, 0.3)))}
     calls["finetune"] = finetune
+    # The cost of calling a compiled function at all: one that adds 1 to its index input.
+    index = pytensor.tensor.lscalar("index")
+    calls["empty call"] = pytensor.function([index], index + 1)
     indices = [np.asarray(i % n_rows, dtype="int64") for i in range(args.steps)]
     times = {name: [] for name in calls}
     for name, call in calls.items():
@@ -154,6 +159,9 @@ def main(argv: list[str] | None = None) -> dict | None:
         out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         measured[threads] = json.loads(out.stdout.strip().splitlines()[-1])
 
+    overhead = {t: measured[t].pop("empty call")["median_s"] for t in (1, 2)}
+    print(f"a compiled function's call, doing nothing: {overhead[1] * 1e6:.1f} us (1 core), "
+          f"{overhead[2] * 1e6:.1f} us (2 cores)")
     rows = []
     print(f"{'step':18s} {'MB moved':>9s} {'rate 1c':>8s} {'rate 2c':>8s} {'floor 1c':>9s} "
           f"{'floor 2c':>9s} {'time 1c':>8s} {'time 2c':>8s} {'x floor 1c':>10s} "
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict | None:
               f"{whole[t]['floor_minutes']:.1f} min")
     record = {"machine": machine_info(), "load_average_at_start": load, "rounds": args.rounds,
               "steps_per_round": args.steps, "dataset": args.dataset or "full MNIST",
-              "steps": rows, "whole_run": whole}
+              "steps": rows, "whole_run": whole, "empty_call_s": overhead}
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=1) + "\n")
     return record
