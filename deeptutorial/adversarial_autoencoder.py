@@ -142,8 +142,7 @@ class AdversarialAutoencoder(Autoencoder):
         out, generation draws them into the prior. Adam moves each parameter by about its
         step size whatever the gradient's scale, so a generation step smaller than the
         reconstruction step loses that contest: the codes drift out of the prior and the
-        discriminator wins ever more easily. Equal steps keep them together (the paper, with
-        SGD, gave the regularisation phases the larger rate)."""
+        discriminator wins ever more easily. Equal steps keep them together."""
         terms, rng_updates = self.cost_terms(x)
         return {
             "reconstruction": (terms["reconstruction"], adam(
