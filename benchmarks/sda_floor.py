@@ -194,7 +194,9 @@ def main(argv: list[str] | None = None) -> dict | None:
         print(f"{t} core(s): the tutorial's run (15 epochs per layer, 36 fine-tuning epochs) "
               f"takes {whole[t]['minutes']:.1f} min at these step times; its floor is "
               f"{whole[t]['floor_minutes']:.1f} min")
-    record = {"machine": machine_info(), "load_average_at_start": load, "rounds": args.rounds,
+    machine = machine_info()
+    machine.pop("pytensor_blas__ldflags", None)  # a link line full of this machine's paths
+    record = {"machine": machine, "load_average_at_start": load, "rounds": args.rounds,
               "steps_per_round": args.steps, "dataset": args.dataset or "full MNIST",
               "steps": rows, "whole_run": whole, "empty_call_s": overhead}
     if args.output:
