@@ -184,43 +184,41 @@ def write_conv_records() -> None:
     (DOCS / "_generated" / "conv_records.md").write_text(text)
 
 
-def write_k_sparse_record() -> None:
-    """docs/_generated/k_sparse_record.md: the k-sparse autoencoder's filters beside the dA's
-    and its figures, or a line saying no run is recorded yet."""
-    folder = DOCS / "results" / "k_sparse_autoencoder"
-    if not (folder / "results.json").is_file():
-        text = "No run of the k-sparse autoencoder on full MNIST is recorded yet.\n"
+def write_record_section(out_name: str, record: str, missing: str, render) -> None:
+    """docs/_generated/OUT_NAME: ``render(results)`` of the record ``docs/results/RECORD``
+    followed by the record's line (command, date, machine), or the sentence ``missing`` while
+    the run is not recorded: what every page that shows one record's figures includes."""
+    results_file = DOCS / "results" / record / "results.json"
+    if not results_file.is_file():
+        text = missing + "\n"
     else:
-        results = json.loads((folder / "results.json").read_text())
-        settings = results["settings"]
-        text = (f"Its filters ({settings['n_hidden']} units, k = {settings['k']}; the first "
-                f"100) and, beside them, the dA's at 30% corruption:\n\n"
-                f"![k-sparse filters](../results/k_sparse_autoencoder/k_sparse_filters.png)\n"
-                f"![dA filters at 30%](../results/dA_tutorial/filters_corruption_30.png)\n\n"
-                f"| test squared error per digit | test MSE per pixel | active units | "
-                f"logistic regression on the codes: test error |\n|---|---|---|---|\n"
-                f"| {results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
-                f"{results['mean_active_units']:.0f} | "
-                f"{results['classifier_test_error_percent']:.2f}% |\n\n"
-                + (DOCS / "_generated" / "record_k_sparse_autoencoder.md").read_text())
-    (DOCS / "_generated" / "k_sparse_record.md").write_text(text)
+        text = (render(json.loads(results_file.read_text())) + "\n\n"
+                + (DOCS / "_generated" / f"record_{record}.md").read_text())
+    (DOCS / "_generated" / out_name).write_text(text)
 
 
-def write_conv_benchmark() -> None:
-    """docs/_generated/conv_benchmark.md: the convolutional autoencoder against PyTorch."""
-    folder = DOCS / "results" / "benchmark_convolutional"
-    if not (folder / "results.json").is_file():
-        text = "No side-by-side timing of the convolutional autoencoder is recorded yet.\n"
-    else:
-        results = json.loads((folder / "results.json").read_text())
-        medians = results["median_epoch_seconds"]
-        text = ("| training epoch (50,000 digits, batch 128) | deeptutorial | PyTorch | "
-                "ratio (paired) |\n|---|---|---|---|\n"
-                f"| convolutional autoencoder, 28,353 parameters | {medians['deeptutorial']:.1f} s "
-                f"| {medians['torch']:.1f} s | {results['ratio']:.2f} "
-                f"({results['paired_ratio']:.2f}) |\n\n"
-                + (DOCS / "_generated" / "record_benchmark_convolutional.md").read_text())
-    (DOCS / "_generated" / "conv_benchmark.md").write_text(text)
+def k_sparse_section(results: dict) -> str:
+    """The k-sparse autoencoder's filters beside the dA's, and its figures."""
+    settings = results["settings"]
+    return (f"Its filters ({settings['n_hidden']} units, k = {settings['k']}; the first "
+            f"100) and, beside them, the dA's at 30% corruption:\n\n"
+            f"![k-sparse filters](../results/k_sparse_autoencoder/k_sparse_filters.png)\n"
+            f"![dA filters at 30%](../results/dA_tutorial/filters_corruption_30.png)\n\n"
+            f"| test squared error per digit | test MSE per pixel | active units | "
+            f"logistic regression on the codes: test error |\n|---|---|---|---|\n"
+            f"| {results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
+            f"{results['mean_active_units']:.0f} | "
+            f"{results['classifier_test_error_percent']:.2f}% |")
+
+
+def conv_benchmark_section(results: dict) -> str:
+    """The convolutional autoencoder's epoch against PyTorch's."""
+    medians = results["median_epoch_seconds"]
+    return ("| training epoch (50,000 digits, batch 128) | deeptutorial | PyTorch | "
+            "ratio (paired) |\n|---|---|---|---|\n"
+            f"| convolutional autoencoder, 28,353 parameters | {medians['deeptutorial']:.1f} s "
+            f"| {medians['torch']:.1f} s | {results['ratio']:.2f} "
+            f"({results['paired_ratio']:.2f}) |")
 
 
 # Published Parzen-window figures on MNIST (nats), as the adversarial autoencoder paper
@@ -257,19 +255,12 @@ def write_parzen_table() -> None:
     (DOCS / "_generated" / "parzen_table.md").write_text("\n".join(lines) + "\n")
 
 
-def write_figures(out_name: str, record: str, columns: dict) -> None:
-    """docs/_generated/OUT_NAME: one table row of a record's figures (``columns``: heading ->
-    function of results.json giving the cell) and its record line, or a line saying the run
-    is not recorded yet."""
-    folder = DOCS / "results" / record
-    if not (folder / "results.json").is_file():
-        text = f"No run of `{record}` is recorded yet.\n"
-    else:
-        results = json.loads((folder / "results.json").read_text())
-        text = ("| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|\n| "
-                + " | ".join(cell(results) for cell in columns.values()) + " |\n\n"
-                + (DOCS / "_generated" / f"record_{record}.md").read_text())
-    (DOCS / "_generated" / out_name).write_text(text)
+def figures_row(columns: dict):
+    """A renderer for ``write_record_section``: one table row of a record's figures
+    (``columns``: heading -> function of results.json giving the cell)."""
+    return lambda results: ("| " + " | ".join(columns) + " |\n" + "|---" * len(columns)
+                            + "|\n| " + " | ".join(cell(results) for cell in columns.values())
+                            + " |")
 
 
 def _parzen(results: dict) -> str:
@@ -277,34 +268,27 @@ def _parzen(results: dict) -> str:
             f"{results['parzen_standard_error_nats']:.1f} nats")
 
 
-def write_sda_floor() -> None:
-    """docs/_generated/sda_floor.md: each SdA step at batch size 1 against its memory floor,
-    on one and two cores, and the whole tutorial run at those rates."""
-    folder = DOCS / "results" / "sda_floor"
-    if not (folder / "results.json").is_file():
-        text = "No measurement of the SdA's steps against their floor is recorded yet.\n"
-    else:
-        results = json.loads((folder / "results.json").read_text())
-        lines = ["| step | MB moved (each parameter read and written once) | rate, 1 core / 2 "
-                 "cores (GB/s) | floor, 1 / 2 cores | step time, 1 / 2 cores | x floor, 1 / 2 "
-                 "cores |", "|---|---|---|---|---|---|"]
-        for row in results["steps"]:
-            rate, floor, time_ = row["rate_gbs"], row["floor_s"], row["median_step_s"]
-            times = row["times_floor"]
-            lines.append(f"| {row['step']} | {row['bytes_moved'] / 1e6:.1f} | "
-                         f"{rate['1']:.0f} / {rate['2']:.0f} | "
-                         f"{floor['1'] * 1e6:.0f} / {floor['2'] * 1e6:.0f} µs | "
-                         f"{time_['1'] * 1e6:.0f} / {time_['2'] * 1e6:.0f} µs | "
-                         f"{times['1']:.1f} / {times['2']:.1f} |")
-        whole = results["whole_run"]
-        lines += ["", "At these step times the tutorial's run (15 pretraining epochs per layer "
-                  "and 36 fine-tuning epochs of 50,000 steps) takes "
-                  f"{whole['1']['minutes']:.0f} minutes on one core and "
-                  f"{whole['2']['minutes']:.0f} on two; at the floors, "
-                  f"{whole['1']['floor_minutes']:.0f} and {whole['2']['floor_minutes']:.0f}.",
-                  "", (DOCS / "_generated" / "record_sda_floor.md").read_text().strip()]
-        text = "\n".join(lines) + "\n"
-    (DOCS / "_generated" / "sda_floor.md").write_text(text)
+def sda_floor_section(results: dict) -> str:
+    """Each SdA step at batch size 1 against its memory floor, on one and two cores, and the
+    whole tutorial run at those rates."""
+    lines = ["| step | MB moved (each parameter read and written once) | rate, 1 core / 2 "
+             "cores (GB/s) | floor, 1 / 2 cores | step time, 1 / 2 cores | x floor, 1 / 2 "
+             "cores |", "|---|---|---|---|---|---|"]
+    for row in results["steps"]:
+        rate, floor, time_ = row["rate_gbs"], row["floor_s"], row["median_step_s"]
+        times = row["times_floor"]
+        lines.append(f"| {row['step']} | {row['bytes_moved'] / 1e6:.1f} | "
+                     f"{rate['1']:.0f} / {rate['2']:.0f} | "
+                     f"{floor['1'] * 1e6:.0f} / {floor['2'] * 1e6:.0f} µs | "
+                     f"{time_['1'] * 1e6:.0f} / {time_['2'] * 1e6:.0f} µs | "
+                     f"{times['1']:.1f} / {times['2']:.1f} |")
+    whole = results["whole_run"]
+    lines += ["", "At these step times the tutorial's run (15 pretraining epochs per layer "
+              "and 36 fine-tuning epochs of 50,000 steps) takes "
+              f"{whole['1']['minutes']:.0f} minutes on one core and "
+              f"{whole['2']['minutes']:.0f} on two; at the floors, "
+              f"{whole['1']['floor_minutes']:.0f} and {whole['2']['floor_minutes']:.0f}."]
+    return "\n".join(lines)
 
 
 AAE_COLUMNS = {
@@ -315,21 +299,28 @@ AAE_COLUMNS = {
     "test reconstruction cross-entropy": lambda r: f"{r['test_cross_entropy']:.1f} nats",
     "discriminator accuracy, test codes vs prior": lambda r: f"{r['discriminator_accuracy']:.3f}",
     "Parzen log-likelihood": _parzen}
-
-write_records()
-write_sda_floor()
-write_figures("aae_mixture.md", "adversarial_autoencoder_mixture", AAE_COLUMNS)
-write_figures("aae_normal_8d.md", "adversarial_autoencoder_normal_8d", AAE_COLUMNS)
-write_figures("gsn_record.md", "gsn_sampling", {
+GSN_COLUMNS = {
     "epochs": lambda r: str(len(r["epoch_costs"])),
     "walkback": lambda r: str(r["settings"]["walkback"]),
     "last epoch's walkback cost": lambda r: f"{r['epoch_costs'][-1]:.1f} nats",
     "test reconstruction cross-entropy (no noise)": lambda r: f"{r['test_cross_entropy']:.1f} nats",
-    "Parzen log-likelihood": _parzen})
+    "Parzen log-likelihood": _parzen}
+
+write_records()
+write_record_section("sda_floor.md", "sda_floor", "No measurement of the SdA's steps against "
+                     "their floor is recorded yet.", sda_floor_section)
+for out_name, record in (("aae_mixture.md", "adversarial_autoencoder_mixture"),
+                         ("aae_normal_8d.md", "adversarial_autoencoder_normal_8d")):
+    write_record_section(out_name, record, f"No run of `{record}` is recorded yet.",
+                         figures_row(AAE_COLUMNS))
+write_record_section("gsn_record.md", "gsn_sampling", "No run of `gsn_sampling` is recorded yet.",
+                     figures_row(GSN_COLUMNS))
 write_parzen_table()
 write_conv_records()
-write_conv_benchmark()
-write_k_sparse_record()
+write_record_section("conv_benchmark.md", "benchmark_convolutional", "No side-by-side timing of "
+                     "the convolutional autoencoder is recorded yet.", conv_benchmark_section)
+write_record_section("k_sparse_record.md", "k_sparse_autoencoder", "No run of the k-sparse "
+                     "autoencoder on full MNIST is recorded yet.", k_sparse_section)
 write_dA_trajectory()
 write_SdA_runs()
 # The graphs printed on the symbolic-graph page, from the code as it is (compiles a dA step).
