@@ -82,7 +82,6 @@ def parzen_log_likelihood(samples: np.ndarray, test: np.ndarray, sigma: float,
                           block: int = 500) -> np.ndarray:
     """The log-density of each row of ``test`` under a Gaussian Parzen window of width
     ``sigma`` centred on the rows of ``samples`` (a vector, one value per test row)."""
-    check_positive("sigma", sigma)
     return parzen_log_likelihoods(samples, test, [sigma], block)[0]
 
 
