@@ -11,6 +11,8 @@ from typing import Callable
 
 import numpy as np
 
+from deeptutorial.utils import in_chunks
+
 
 # A minibatch cost this many times the run's first one means the run has diverged. PyTensor
 # rewrites log(sigmoid(.)) into a stable softplus, so an exploding dA rarely reaches NaN.
@@ -191,8 +193,7 @@ class ErrorCurve:
 
     def error_percent(self, split: tuple) -> float:
         x, y = split
-        labels = np.concatenate([self.predict(x[i:i + self.chunk])
-                                 for i in range(0, len(x), self.chunk)])
+        labels = in_chunks(self.predict, x, self.chunk)
         return 100 * float(np.mean(labels != y))
 
     def record(self, epoch: int, history=None) -> None:
