@@ -1,0 +1,39 @@
+"""The SdA's batch-size-1 steps keep their maths when the fast path changes how they run.
+
+``data/sda_sample_reference.json`` holds the per-epoch costs and validation errors of two
+short seeded runs of ``scripts/test_SdA.py`` on the bundled sample, recorded before the fused
+row-pass ops (``deeptutorial/fastpath/row_pass.py``) replaced PyTensor's BLAS calls in those
+steps. Every step since must give the same numbers up to float32 rounding: a change in the
+maths (a wrong update, a row skipped that should not be, the noise drawn differently) moves
+the costs by far more than the tolerance below.
+"""
+
+import json
+import shlex
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from test_scripts import run
+
+REFERENCE = json.loads((REPO / "tests" / "data" / "sda_sample_reference.json").read_text())
+# float32 rounding over 2,500-step epochs moves a mean cost by about 1e-7 relative (one and two
+# BLAS threads differ by that much); a changed update moves it by 1e-3 or more.
+COST_RTOL = 1e-5
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE["runs"]))
+def test_short_sda_run_matches_the_recorded_one(tmp_path, name):
+    expected = REFERENCE["runs"][name]
+    args = shlex.split(expected["command"])[2:]  # after "python scripts/test_SdA.py"
+    proc = run("test_SdA.py", *args, "--output-folder", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads((tmp_path / "results.json").read_text())
+    np.testing.assert_allclose([layer["epoch_costs"] for layer in got["pretraining"]],
+                               expected["pretraining_epoch_costs"], rtol=COST_RTOL)
+    np.testing.assert_allclose(got["finetune_epoch_costs"], expected["finetune_epoch_costs"],
+                               rtol=COST_RTOL)
+    assert [v["error_percent"] for v in got["validation_curve"]] == pytest.approx(
+        expected["validation_error_percent"], abs=1e-9)
+    assert got["test_error_percent"] == pytest.approx(expected["test_error_percent"], abs=1e-9)
