@@ -7,6 +7,7 @@ from pytensor.tensor.blas import Dot22, Gemm
 from pytensor.tensor.blas_c import CGemv, CGer
 
 from deeptutorial import SdA, load_data
+from deeptutorial.fastpath.row_pass import RowPass
 from deeptutorial.training import EarlyStopping, train_with_early_stopping
 
 from test_scripts import assert_one_line_error, run
@@ -172,7 +173,8 @@ def test_SdA_script_bad_input_is_one_line(tmp_path, args, word):
                     reason="the C backend with a BLAS is not in use (DEEPTUTORIAL_FASTPATH=0?)")
 def test_batch_size_one_uses_matrix_vector_blas_and_checks_the_index(float32):
     """minibatch() gives the slice a static batch size: at 1, the pretraining step's
-    products become gemv/ger calls (not one-row matrix products), and an index past the
+    products become matrix-vector products and rank-1 updates (gemv/ger calls, or the fast
+    path's row passes that replace them), not one-row matrix products; and an index past the
     end of the data raises instead of silently training on nothing."""
     rng = np.random.default_rng(0)
     train_set_x = pytensor.shared(rng.random((5, 784), dtype="float32"))
@@ -183,7 +185,9 @@ def test_batch_size_one_uses_matrix_vector_blas_and_checks_the_index(float32):
     for compiled in (fn, train_fn):
         ops = [node.op for node in compiled.maker.fgraph.toposort()]
         assert not any(isinstance(op, (Dot22, Gemm)) for op in ops)
-        assert all(any(isinstance(op, kind) for op in ops) for kind in (CGemv, CGer))
+        assert all(any(isinstance(op, kinds) for op in ops)
+                   for kinds in ((CGemv, RowPass), (CGer, RowPass)))
+        assert any(isinstance(op, (CGer, RowPass)) and op.destroy_map for op in ops)
     assert np.isfinite(train_fn(4))
     assert np.isfinite(fn(4, corruption=0.1, lr=0.01))
     with pytest.raises(Exception, match="shape"):

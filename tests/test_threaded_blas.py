@@ -11,7 +11,7 @@ from pytensor.tensor.blas import Dot22, Dot22Scalar, Gemm
 from pytensor.tensor.blas_c import CGemv, CGer
 
 import deeptutorial  # noqa: F401  (configures the backend, registers the swap)
-from deeptutorial.fastpath import threaded_blas
+from deeptutorial.fastpath import row_pass, threaded_blas
 from deeptutorial.fastpath.blas import mkl_ldflags, openblas_ldflags
 
 pytestmark = pytest.mark.skipif(
@@ -37,7 +37,8 @@ def assert_as_accurate(threaded, plain, exact):
 
 
 def compiled(inputs, outputs, threaded: bool, updates=None):
-    mode = pytensor.compile.get_default_mode()
+    """Compiled without the row-pass rewrites, which would replace the GEMVs and GERs."""
+    mode = pytensor.compile.get_default_mode().excluding(*row_pass.NAMES)
     if not threaded:
         mode = mode.excluding(threaded_blas.NAME)
     fn = pytensor.function(inputs, outputs, updates=updates, mode=mode)

@@ -5,7 +5,7 @@ of a few megabytes, run tens of thousands of times. Theano compiled them to C co
 BLAS and updates the weights in place. A pip-installed PyTensor 3 does neither by default: its
 Numba backend has no in-place ``Gemm`` (every update costs extra passes over the weights), and
 its C backend finds no BLAS to link and falls back to slow loops. ``enable()`` puts back what
-Theano did, in four parts, each in its own module:
+Theano did, and goes one step further at batch size 1, in five parts, each in its own module:
 
 ``blas``
     PyTensor's C backend (``linker=cvm``) linked to the OpenBLAS of the ``scipy-openblas32``
@@ -20,6 +20,11 @@ Theano did, in four parts, each in its own module:
 ``threaded_blas``
     PyTensor's BLAS ops with each call split over the cores by OpenMP: BLAS libraries keep a
     product on one core when one side of it is short, as a minibatch of 20 rows is.
+``row_pass``
+    At batch size 1 (the SdA tutorial's steps), a weight matrix's rank-1 updates and the
+    matrix-vector product that can share their pass over it done in one pass, skipping the rows
+    that a zero input (a blank pixel, a corrupted unit) leaves alone; each core keeps its own
+    block of rows.
 
 None of them changes a result beyond float32 rounding. The measurements behind each choice
 are in the documentation's Performance page.
@@ -29,7 +34,8 @@ Switches
     no rewrite is registered. Each part also has its own: what the user sets in
     ``PYTENSOR_FLAGS`` or ``~/.pytensorrc`` always wins (``linker=numba`` keeps PyTensor's
     default backend, ``blas__ldflags`` its own BLAS); ``optimizer_excluding=NAME`` drops a
-    rewrite (``merge_rank_k_updates``, ``scalar_uniform_bounds``, ``use_threaded_blas``);
+    rewrite (``merge_rank_k_updates``, ``scalar_uniform_bounds``, ``use_threaded_blas``,
+    ``fuse_rank_one_updates``, ``fuse_product_into_update``, ``skip_zero_inputs``);
     ``OMP_NUM_THREADS=1`` keeps BLAS on one core; ``DEEPTUTORIAL_BLAS=openblas|mkl`` picks
     the library.
 
@@ -83,7 +89,8 @@ def enable() -> dict:
     import pytensor
 
     try:
-        from deeptutorial.fastpath import blas, compiler, rewrites, threaded_blas  # noqa: F401
+        from deeptutorial.fastpath import (blas, compiler, rewrites, row_pass,  # noqa: F401
+                                           threaded_blas)
     except (ImportError, AttributeError) as exc:
         print(f"deeptutorial: warning: fast path off: PyTensor {pytensor.__version__} lacks an "
               f"internal it needs ({type(exc).__name__}: {exc}); setup.cfg names the versions "
@@ -97,9 +104,10 @@ def enable() -> dict:
 def _configure() -> dict:
     import pytensor
 
-    from deeptutorial.fastpath import blas, compiler, rewrites, threaded_blas
+    from deeptutorial.fastpath import blas, compiler, rewrites, row_pass, threaded_blas
 
     changed = {}
+    threads = None
     has_compiler = bool(pytensor.config.cxx)
     choice = None if user_has_set("blas__ldflags") else blas.blas_choice()
     if choice is not None:
@@ -124,5 +132,8 @@ def _configure() -> dict:
         changed["linker"] = "cvm"
     if has_compiler and compiler.reuse_march_flags():
         changed["march_flags"] = "reused"
+    if has_compiler and pytensor.config.linker.startswith("c"):
+        row_pass.register(threads or 1)
+        changed["row_pass_threads"] = threads or 1
     rewrites.register()
     return changed
