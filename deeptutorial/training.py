@@ -50,6 +50,34 @@ def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, dat
     return step, time.perf_counter() - start
 
 
+def unchecked_step(fn, *fixed) -> Callable[[np.ndarray], object]:
+    """``step(index)``: ``fn(index, *fixed)`` without PyTensor's per-call check of the inputs.
+
+    A compiled function checks and converts every input at every call, a tenth of a
+    batch-size-1 pretraining step. The training loops pass the same kinds of values every
+    time (``index`` a 0-d int64 array from ``batch_indices``; ``fixed`` as given here), so
+    they are checked once, here, against the function's input types (a wrong dtype or rank
+    raises ``TypeError``), and ``fn`` then trusts its inputs (``fn.trust_input``): the
+    loop that owns ``fn`` must keep passing such values.
+    """
+    inputs = [i.variable for i in fn.maker.inputs if not i.implicit]
+    if len(inputs) != 1 + len(fixed):
+        raise TypeError(f"{fn.name or 'the function'} takes {len(inputs)} inputs, not "
+                        f"an index and {len(fixed)} more")
+    for variable, value in zip(inputs, [np.asarray(0, dtype=np.int64), *fixed]):
+        if not isinstance(value, np.ndarray) or value.dtype != variable.type.dtype or \
+                value.ndim != variable.type.ndim:
+            raise TypeError(f"input {variable} of {fn.name or 'the function'} needs a "
+                            f"{variable.type.ndim}-d {variable.type.dtype} array, got "
+                            f"{value!r}")
+    fn.trust_input = True
+
+    def step(index):
+        return fn(index, *fixed)
+
+    return step
+
+
 def n_batches(data, batch_size: int) -> int:
     """Whole minibatches of ``batch_size`` rows in the shared array ``data``."""
     return data.get_value(borrow=True).shape[0] // batch_size

@@ -25,7 +25,7 @@ from deeptutorial.cli import add_persistence_flags, check_same_settings, fractio
 from deeptutorial.persistence import load_checkpoint, save_checkpoint
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import EarlyStopping, FinetuneLog, TrainingInterrupted, TrainingLog, \
-    n_batches, stop_on_interrupt, train, train_with_early_stopping
+    n_batches, stop_on_interrupt, train, train_with_early_stopping, unchecked_step
 from deeptutorial.utils import filters_image
 
 
@@ -75,10 +75,7 @@ def pretrain(sda: SdA, args, train_set_x, histories: list[TrainingLog], save, st
         # 0-d arrays of floatX: the compiled function takes them without converting
         corruption, lr = (np.asarray(v, dtype=pytensor.config.floatX)
                           for v in (level, args.pretrain_lr))
-
-        def step(i, fn=fn, corruption=corruption, lr=lr):
-            return fn(i, corruption=corruption, lr=lr)
-
+        step = unchecked_step(fn, corruption, lr)
         train(step, n_train_batches, args.pretraining_epochs, history=history,
               on_epoch_end=save, stop=stop,
               log_format=f"Pre-training layer {k}, epoch {{epoch}}, cost {{cost:f}}")
@@ -155,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
                       f"{sum(sum(h.epoch_seconds) for h in histories) / 60:.2f}m", file=sys.stderr)
             print("... finetuning the model")
             train_with_early_stopping(
-                train_fn, n_train_batches, args.training_epochs, valid_score, test_score,
+                unchecked_step(train_fn), n_train_batches, args.training_epochs, valid_score, test_score,
                 EarlyStopping(n_train_batches, patience_epochs=args.patience_epochs),
                 history=finetune, on_epoch_end=save, stop=stop)
         except TrainingInterrupted:

@@ -218,3 +218,28 @@ def test_no_pretraining_fine_tunes_the_random_start(tmp_path):
     pre_W = np.load(tmp_path / "pre" / "model.npz")["layer0.W"]
     np.testing.assert_allclose(bare_W, W0, atol=1e-6)
     assert np.abs(pre_W - W0).max() > 1e-3
+
+
+def test_unchecked_step_checks_once_then_trusts(float32):
+    """The pretraining loop's step skips PyTensor's per-call input checks, so it checks the
+    fixed inputs itself, once: a Python float or a float64 array is refused, a right one
+    gives the same cost as the checked call."""
+    from deeptutorial.training import unchecked_step
+
+    train_set_x = load_data("sample")[0][0]
+    costs = []
+    for trusted in (False, True):
+        sda = small_sda(seed=3)
+        fn = sda.pretraining_functions(train_set_x, batch_size=1)[0]
+        fixed = [np.asarray(v, dtype="float32") for v in (0.0, 0.01)]
+        if trusted:
+            for bad in ([0.0, fixed[1]], [fixed[0], np.asarray(0.01)], [fixed[0]]):
+                with pytest.raises(TypeError):
+                    unchecked_step(fn, *bad)
+            step = unchecked_step(fn, *fixed)
+            assert fn.trust_input
+        else:
+            step = lambda i: fn(i, corruption=fixed[0], lr=fixed[1])  # noqa: E731
+        costs.append([float(step(np.asarray(i, dtype=np.int64))) for i in range(5)])
+    np.testing.assert_allclose(costs[0], costs[1], rtol=1e-6)
+    assert costs[0][0] != costs[0][-1]  # the steps trained

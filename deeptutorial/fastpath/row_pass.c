@@ -5,7 +5,7 @@
  *
  *   product DT_ROWS:  g[i] = beta z[i] + alpha (W[i, :] . x)        x: n entries, g, z: m
  *   product DT_COLS:  acc += x[i] W[i, :]   (skipped when x[i] == 0) x: m entries, g, z: n
- *                     (without an update, four rows at a time)
+ *                     (without an update, eight rows at a time)
  *   update:           W[i, :] += (c1 u1[i]) v1 + (c2 u2[i]) v2     (skipped when both
  *                                                                   coefficients are 0)
  *
@@ -27,31 +27,35 @@
 #define DT_ROW_PASS_MIN_SPLIT 65536
 
 #define DT_DEFINE_ROW_PASS(NAME, T)                                                            \
-    /* acc += x[i] W[i, :] over rows [r0, r1), four nonzero rows at a time: the accumulator \
-     * is loaded and stored once per four rows instead of once per row. */                    \
+    /* acc += x[i] W[i, :] over rows [r0, r1), eight nonzero rows at a time: the accumulator \
+     * is loaded and stored once per eight rows instead of once per row. */                   \
     static void NAME##_cols(const T *W, npy_intp r0, npy_intp r1, npy_intp n, npy_intp s0,     \
                             npy_intp s1, const T *x, T *acc)                                   \
     {                                                                                          \
-        npy_intp rows[4];                                                                      \
+        npy_intp rows[8];                                                                      \
         int found = 0;                                                                         \
         for (npy_intp i = r0; i < r1; ++i) {                                                   \
             if (x[i] == 0)                                                                     \
                 continue;                                                                      \
             rows[found++] = i;                                                                 \
-            if (found < 4)                                                                     \
+            if (found < 8)                                                                     \
                 continue;                                                                      \
             found = 0;                                                                         \
             const T *w0 = W + rows[0] * s0, *w1 = W + rows[1] * s0, *w2 = W + rows[2] * s0,    \
-                    *w3 = W + rows[3] * s0;                                                    \
-            T x0 = x[rows[0]], x1 = x[rows[1]], x2 = x[rows[2]], x3 = x[rows[3]];              \
+                    *w3 = W + rows[3] * s0, *w4 = W + rows[4] * s0, *w5 = W + rows[5] * s0,    \
+                    *w6 = W + rows[6] * s0, *w7 = W + rows[7] * s0;                            \
+            T x0 = x[rows[0]], x1 = x[rows[1]], x2 = x[rows[2]], x3 = x[rows[3]],              \
+              x4 = x[rows[4]], x5 = x[rows[5]], x6 = x[rows[6]], x7 = x[rows[7]];              \
             if (s1 == 1) {                                                                     \
                 _Pragma("omp simd")                                                            \
                 for (npy_intp j = 0; j < n; ++j)                                               \
-                    acc[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];               \
+                    acc[j] += (x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j]) +            \
+                              (x4 * w4[j] + x5 * w5[j] + x6 * w6[j] + x7 * w7[j]);             \
             } else {                                                                           \
                 for (npy_intp j = 0; j < n; ++j)                                               \
-                    acc[j] += x0 * w0[j * s1] + x1 * w1[j * s1] + x2 * w2[j * s1] +            \
-                              x3 * w3[j * s1];                                                 \
+                    acc[j] += (x0 * w0[j * s1] + x1 * w1[j * s1] + x2 * w2[j * s1] +           \
+                               x3 * w3[j * s1]) + (x4 * w4[j * s1] + x5 * w5[j * s1] +         \
+                                                   x6 * w6[j * s1] + x7 * w7[j * s1]);         \
             }                                                                                  \
         }                                                                                      \
         for (int k = 0; k < found; ++k) {                                                      \
@@ -87,6 +91,49 @@
         }                                                                                      \
     }                                                                                          \
                                                                                                \
+    /* Four contiguous rows, every one of them updated: the product's share and the update   \
+     * in one loop, each entry of W loaded once and stored once, x and v loaded once for all   \
+     * four rows. Returns 0, doing nothing, when a row's update coefficients are all zero: the \
+     * caller then takes the rows one at a time and leaves that row untouched. */              \
+    static inline int NAME##_group(T **w, npy_intp i, npy_intp n, int n_terms, T c1,           \
+                                   const T *u1, const T *v1, T c2, const T *u2, const T *v2,   \
+                                   int product, T alpha, const T *x, T beta, const T *z, T *g) \
+    {                                                                                          \
+        T a[4], b[4];                                                                          \
+        for (int k = 0; k < 4; ++k) {                                                          \
+            a[k] = c1 * u1[i + k];                                                             \
+            b[k] = n_terms == 2 ? c2 * u2[i + k] : (T)0;                                       \
+            if (a[k] == 0 && b[k] == 0)                                                        \
+                return 0;                                                                      \
+        }                                                                                      \
+        T *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];                                      \
+        T a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], b0 = b[0], b1 = b[1], b2 = b[2],         \
+          b3 = b[3];                                                                           \
+        const T *v2_ = n_terms == 2 ? v2 : v1; /* read, times b = 0, when there is one term */ \
+        if (product == DT_ROWS) {                                                              \
+            T d0 = 0, d1 = 0, d2 = 0, d3 = 0;                                                  \
+            _Pragma("omp simd reduction(+:d0, d1, d2, d3)")                                    \
+            for (npy_intp j = 0; j < n; ++j) {                                                 \
+                T xj = x[j], p = v1[j], q = v2_[j];                                            \
+                T e0 = w0[j], e1 = w1[j], e2 = w2[j], e3 = w3[j];                              \
+                d0 += e0 * xj; d1 += e1 * xj; d2 += e2 * xj; d3 += e3 * xj;                    \
+                w0[j] = e0 + (a0 * p + b0 * q); w1[j] = e1 + (a1 * p + b1 * q);                \
+                w2[j] = e2 + (a2 * p + b2 * q); w3[j] = e3 + (a3 * p + b3 * q);                \
+            }                                                                                  \
+            T d[4] = {d0, d1, d2, d3};                                                         \
+            for (int k = 0; k < 4; ++k)                                                        \
+                g[i + k] = (beta == 0 ? (T)0 : beta * z[i + k]) + alpha * d[k];                \
+        } else {                                                                               \
+            _Pragma("omp simd")                                                                \
+            for (npy_intp j = 0; j < n; ++j) {                                                 \
+                T p = v1[j], q = v2_[j];                                                       \
+                w0[j] += a0 * p + b0 * q; w1[j] += a1 * p + b1 * q;                            \
+                w2[j] += a2 * p + b2 * q; w3[j] += a3 * p + b3 * q;                            \
+            }                                                                                  \
+        }                                                                                      \
+        return 1;                                                                              \
+    }                                                                                          \
+                                                                                               \
     /* Rows [r0, r1) in groups of up to four: the group's products first (four independent    \
      * sums, sharing the loads of x or of the accumulator), then its updates, while the rows   \
      * are still in the core's first-level cache. */                                           \
@@ -104,6 +151,10 @@
             T *w[4];                                                                           \
             for (int k = 0; k < 4; ++k)                                                        \
                 w[k] = W + (i + (k < rows ? k : 0)) * s0;                                      \
+            if (rows == 4 && s1 == 1 && n_terms > 0 && product != DT_COLS &&                   \
+                NAME##_group(w, i, n, n_terms, c1, u1, v1, c2, u2, v2, product, alpha, x,      \
+                             beta, z, g))                                                      \
+                continue;                                                                      \
             if (product == DT_ROWS) {                                                          \
                 T d0 = 0, d1 = 0, d2 = 0, d3 = 0;                                              \
                 const T *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];                        \
