@@ -291,6 +291,28 @@ def sda_floor_section(results: dict) -> str:
     return "\n".join(lines)
 
 
+def sda_timing_section(results: dict) -> str:
+    """Where the minutes of the recorded default SdA run went, and the whole run had early
+    stopping ended at the tutorial's 36 fine-tuning epochs."""
+    layers = results["pretraining"]
+    pretraining = results["pretraining_seconds"] / 60
+    epoch = results["finetuning_seconds"] / results["finetune_epochs"]
+    lines = ["| stage | epochs | seconds per epoch (50,000 steps) | minutes |", "|---|---|---|---|"]
+    for layer in layers:
+        seconds = layer["epoch_seconds"]
+        lines.append(f"| pretraining layer {layer['layer']} | {len(seconds)} | "
+                     f"{sum(seconds) / len(seconds):.1f} | {sum(seconds) / 60:.1f} |")
+    lines.append(f"| fine-tuning (with each epoch's validation) | {results['finetune_epochs']} | "
+                 f"{epoch:.1f} | {results['finetuning_seconds'] / 60:.1f} |")
+    total = pretraining + results["finetuning_seconds"] / 60
+    at_36 = pretraining + 36 * epoch / 60
+    lines += ["", f"The whole run: {total:.1f} minutes of training, early stopping ending after "
+              f"{results['finetune_epochs']} fine-tuning epochs at {results['test_error_percent']:.2f}% "
+              f"test error. Had it ended after the tutorial's 36 epochs: "
+              f"{pretraining:.1f} + 36 x {epoch:.1f} s = **{at_36:.1f} minutes**."]
+    return "\n".join(lines)
+
+
 AAE_COLUMNS = {
     "epochs": lambda r: str(len(r["epoch_reconstruction_costs"])),
     "last epoch's costs (reconstruction, discriminator, generator)": lambda r: ", ".join(
@@ -313,6 +335,8 @@ for out_name, record in (("aae_mixture.md", "adversarial_autoencoder_mixture"),
                          ("aae_normal_8d.md", "adversarial_autoencoder_normal_8d")):
     write_record_section(out_name, record, f"No run of `{record}` is recorded yet.",
                          figures_row(AAE_COLUMNS))
+write_record_section("SdA_timing.md", "SdA_tutorial_defaults", "The default run is not "
+                     "recorded yet.", sda_timing_section)
 write_record_section("gsn_record.md", "gsn_sampling", "No run of `gsn_sampling` is recorded yet.",
                      figures_row(GSN_COLUMNS))
 write_parzen_table()

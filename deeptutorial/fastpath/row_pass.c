@@ -109,26 +109,42 @@
         T *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];                                      \
         T a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], b0 = b[0], b1 = b[1], b2 = b[2],         \
           b3 = b[3];                                                                           \
-        const T *v2_ = n_terms == 2 ? v2 : v1; /* read, times b = 0, when there is one term */ \
         if (product == DT_ROWS) {                                                              \
             T d0 = 0, d1 = 0, d2 = 0, d3 = 0;                                                  \
-            _Pragma("omp simd reduction(+:d0, d1, d2, d3)")                                    \
-            for (npy_intp j = 0; j < n; ++j) {                                                 \
-                T xj = x[j], p = v1[j], q = v2_[j];                                            \
-                T e0 = w0[j], e1 = w1[j], e2 = w2[j], e3 = w3[j];                              \
-                d0 += e0 * xj; d1 += e1 * xj; d2 += e2 * xj; d3 += e3 * xj;                    \
-                w0[j] = e0 + (a0 * p + b0 * q); w1[j] = e1 + (a1 * p + b1 * q);                \
-                w2[j] = e2 + (a2 * p + b2 * q); w3[j] = e3 + (a3 * p + b3 * q);                \
+            if (n_terms == 2) {                                                                \
+                _Pragma("omp simd reduction(+:d0, d1, d2, d3)")                                \
+                for (npy_intp j = 0; j < n; ++j) {                                             \
+                    T xj = x[j], p = v1[j], q = v2[j];                                         \
+                    T e0 = w0[j], e1 = w1[j], e2 = w2[j], e3 = w3[j];                          \
+                    d0 += e0 * xj; d1 += e1 * xj; d2 += e2 * xj; d3 += e3 * xj;                \
+                    w0[j] = e0 + (a0 * p + b0 * q); w1[j] = e1 + (a1 * p + b1 * q);            \
+                    w2[j] = e2 + (a2 * p + b2 * q); w3[j] = e3 + (a3 * p + b3 * q);            \
+                }                                                                              \
+            } else {                                                                           \
+                _Pragma("omp simd reduction(+:d0, d1, d2, d3)")                                \
+                for (npy_intp j = 0; j < n; ++j) {                                             \
+                    T xj = x[j], p = v1[j];                                                    \
+                    T e0 = w0[j], e1 = w1[j], e2 = w2[j], e3 = w3[j];                          \
+                    d0 += e0 * xj; d1 += e1 * xj; d2 += e2 * xj; d3 += e3 * xj;                \
+                    w0[j] = e0 + a0 * p; w1[j] = e1 + a1 * p;                                  \
+                    w2[j] = e2 + a2 * p; w3[j] = e3 + a3 * p;                                  \
+                }                                                                              \
             }                                                                                  \
             T d[4] = {d0, d1, d2, d3};                                                         \
             for (int k = 0; k < 4; ++k)                                                        \
                 g[i + k] = (beta == 0 ? (T)0 : beta * z[i + k]) + alpha * d[k];                \
+        } else if (n_terms == 2) {                                                             \
+            _Pragma("omp simd")                                                                \
+            for (npy_intp j = 0; j < n; ++j) {                                                 \
+                T p = v1[j], q = v2[j];                                                        \
+                w0[j] += a0 * p + b0 * q; w1[j] += a1 * p + b1 * q;                            \
+                w2[j] += a2 * p + b2 * q; w3[j] += a3 * p + b3 * q;                            \
+            }                                                                                  \
         } else {                                                                               \
             _Pragma("omp simd")                                                                \
             for (npy_intp j = 0; j < n; ++j) {                                                 \
-                T p = v1[j], q = v2_[j];                                                       \
-                w0[j] += a0 * p + b0 * q; w1[j] += a1 * p + b1 * q;                            \
-                w2[j] += a2 * p + b2 * q; w3[j] += a3 * p + b3 * q;                            \
+                T p = v1[j];                                                                   \
+                w0[j] += a0 * p; w1[j] += a1 * p; w2[j] += a2 * p; w3[j] += a3 * p;            \
             }                                                                                  \
         }                                                                                      \
         return 1;                                                                              \

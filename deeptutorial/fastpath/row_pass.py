@@ -48,7 +48,7 @@ from pytensor.tensor.elemwise import DimShuffle
 
 NAMES = ("fuse_rank_one_updates", "fuse_product_into_update", "skip_zero_inputs")
 C_SOURCE = Path(__file__).with_name("row_pass.c")
-VERSION = 4  # bump when row_pass.c or the C code below changes
+VERSION = 5  # bump when row_pass.c or the C code below changes
 PRODUCTS = (None, "rows", "cols")  # no product, g = W x, g = x W
 threads = 1  # set by register()
 
