@@ -7,6 +7,7 @@ rendered by a MathJax copy served from the site itself, so pages work without a 
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -291,6 +292,31 @@ def sda_floor_section(results: dict) -> str:
     return "\n".join(lines)
 
 
+def write_SdA_spread() -> None:
+    """docs/_generated/SdA_spread.md: the test errors of every recorded run of the tutorial's
+    defaults (batch size 1), pretrained and not, with their mean and spread."""
+    groups = {"pretrained": [], "not pretrained": []}
+    for results_file in sorted((DOCS / "results").glob("SdA_*/results.json")):
+        results = json.loads(results_file.read_text())
+        settings = results["settings"]
+        if settings["batch_size"] != 1 or settings["hidden_layers"] != [1000, 1000, 1000]:
+            continue
+        group = "not pretrained" if settings.get("no_pretraining") else "pretrained"
+        groups[group].append((results_file.parent.name, settings["seed"],
+                              results["test_error_percent"]))
+    lines = ["| the tutorial's defaults | runs: record (seed), test error | mean test error | "
+             "standard deviation |", "|---|---|---|---|"]
+    for group, runs in groups.items():
+        if not runs:
+            continue
+        errors = [e for _, _, e in runs]
+        spread = f"{statistics.stdev(errors):.2f}" if len(errors) > 1 else "(one run)"
+        lines.append(f"| {group} | " + ", ".join(f"`{name}` ({seed}), {e:.2f}%"
+                                                 for name, seed, e in runs)
+                     + f" | {statistics.mean(errors):.2f}% | {spread} |")
+    (DOCS / "_generated" / "SdA_spread.md").write_text("\n".join(lines) + "\n")
+
+
 def sda_timing_section(results: dict) -> str:
     """Where the minutes of the recorded default SdA run went, and the whole run had early
     stopping ended at the tutorial's 36 fine-tuning epochs."""
@@ -347,6 +373,7 @@ write_record_section("k_sparse_record.md", "k_sparse_autoencoder", "No run of th
                      "autoencoder on full MNIST is recorded yet.", k_sparse_section)
 write_dA_trajectory()
 write_SdA_runs()
+write_SdA_spread()
 # The graphs printed on the symbolic-graph page, from the code as it is (compiles a dA step).
 subprocess.run([sys.executable, str(DOCS / "graphs.py"), str(DOCS / "_generated")], check=True,
                cwd=ROOT)
