@@ -127,17 +127,22 @@ def write_dA_trajectory() -> None:
     (DOCS / "_generated" / "dA_trajectory.md").write_text("\n".join(lines) + "\n")
 
 
+def sda_records():
+    """``(record_file, record, results)`` of every SdA run under docs/results/ with both."""
+    for record_file in sorted((DOCS / "results").glob("SdA_*/record.json")):
+        results_file = record_file.parent / "results.json"
+        if results_file.is_file():
+            yield record_file, json.loads(record_file.read_text()), json.loads(
+                results_file.read_text())
+
+
 def write_SdA_runs() -> None:
     """docs/_generated/SdA_runs.md: every recorded SdA run beside the tutorial's figures."""
     lines = ["| record | pretrained | batch size | fine-tuning epochs | validation error | "
              "test error | minutes (pretraining + fine-tuning) | machine |",
              "|---|---|---|---|---|---|---|---|",
              "| the original tutorial | yes | 1 | 36 | 1.39% | 1.30% | 1029 (2008 Xeon) | |"]
-    for record_file in sorted((DOCS / "results").glob("SdA_*/record.json")):
-        results_file = record_file.parent / "results.json"
-        if not results_file.is_file():
-            continue
-        record, results = json.loads(record_file.read_text()), json.loads(results_file.read_text())
+    for record_file, record, results in sda_records():
         minutes = (results["pretraining_seconds"] / 60, results["finetuning_seconds"] / 60)
         lines.append(
             f"| `{record_file.parent.name}` | "
@@ -296,13 +301,12 @@ def write_SdA_spread() -> None:
     """docs/_generated/SdA_spread.md: the test errors of every recorded run of the tutorial's
     defaults (batch size 1), pretrained and not, with their mean and spread."""
     groups = {"pretrained": [], "not pretrained": []}
-    for results_file in sorted((DOCS / "results").glob("SdA_*/results.json")):
-        results = json.loads(results_file.read_text())
+    for record_file, _, results in sda_records():
         settings = results["settings"]
         if settings["batch_size"] != 1 or settings["hidden_layers"] != [1000, 1000, 1000]:
             continue
         group = "not pretrained" if settings.get("no_pretraining") else "pretrained"
-        groups[group].append((results_file.parent.name, settings["seed"],
+        groups[group].append((record_file.parent.name, settings["seed"],
                               results["test_error_percent"]))
     lines = ["| the tutorial's defaults | runs: record (seed), test error | mean test error | "
              "standard deviation |", "|---|---|---|---|"]

@@ -252,7 +252,7 @@ def _transposed_matrix(var):
 
 
 def _is_destructive_ger(node) -> bool:
-    return isinstance(node.op, CGer) and type(node.op) is CGer and node.op.destructive
+    return type(node.op) is CGer and node.op.destructive
 
 
 @node_rewriter([CGer])
