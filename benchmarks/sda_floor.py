@@ -48,7 +48,7 @@ STEPS = {"pretrain layer 0": (784, 1000), "pretrain layer 1": (1000, 1000),
          "pretrain layer 2": (1000, 1000), "finetune": None}
 # Passes over each weight matrix per step, as the maths of the compiled step goes (with the
 # fast path's row passes, deeptutorial/fastpath/row_pass.py):
-# tied dA: x~ W (encode) reads only the rows of W whose input is not zero (about a fifth for
+# tied dA: x~ W (encode) reads only the rows of W whose input is not zero (a minority for
 # MNIST pixels, less the corrupted ones; all but the corrupted ones above the first layer);
 # h W^T (decode) and dz W (hidden gradient) read W; the rank-2 update W -= lr (x~^T dh + dz^T h)
 # reads and writes it once. Fine-tuning, per layer: the forward product reads W (the first

@@ -9,7 +9,7 @@ set the time. PyTensor compiles the SdA's steps into more passes than the maths 
 * a fine-tuning layer reads ``W`` for the gradient of the layer below (``W d``) and again for
   its own update (``W += -lr h' d``); both only need ``W`` as it was, so one pass can do both;
 * the product ``x W`` with an input row of MNIST pixels, or of a corrupted code, reads every
-  row of ``W`` although most entries of ``x`` are zero (about 80% of a digit's pixels); the
+  row of ``W`` although most entries of ``x`` are zero (most of a digit's pixels are blank); the
   update ``W += -lr x' d`` of the first layer likewise writes rows it leaves unchanged.
 
 ``RowPass`` walks the rows of ``W`` once and does, for each row, the product's share and the
