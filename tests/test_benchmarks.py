@@ -1,0 +1,45 @@
+"""The benchmarks compare like with like: checks of what their comparisons rest on."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import sda_floor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_sda():
+    import pytensor
+
+    from deeptutorial import load_data
+
+    with pytensor.config.change_flags(floatX="float32"):
+        yield sda_floor.sda_steps(load_data("sample"), 12, [6, 5, 4], 3)
+
+
+@pytest.mark.parametrize("n_steps", [1, 7])
+def test_scanned_pretraining_steps_end_with_the_plain_steps_weights(small_sda, n_steps):
+    # The floor benchmark times many pretraining steps inside one scanned call against the
+    # step called alone; the comparison means something only if both run the same maths,
+    # noise included.
+    steps, sda, train_x = small_sda
+    scanned = sda_floor.scanned_pretraining(sda, train_x, n_steps)
+    W = sda.dA_layers[0].W
+    before = W.get_value()
+    difference = sda_floor.check_scan_same_maths(sda, steps["pretrain layer 0"], scanned,
+                                                 n_steps)
+    assert difference < 1e-6
+    moved = np.max(np.abs(W.get_value() - before))
+    assert moved > 100 * max(difference, 1e-9)  # the steps did change the weights
+
+
+def test_the_check_sees_other_maths(small_sda):
+    # A scanned run of a different step (a learning rate ten times larger) is caught.
+    steps, sda, train_x = small_sda
+    scanned = sda_floor.scanned_pretraining(sda, train_x, 5, learning_rate=0.01)
+    assert sda_floor.check_scan_same_maths(sda, steps["pretrain layer 0"], scanned, 5) > 1e-5
