@@ -109,13 +109,17 @@ def main(argv: list[str] | None = None) -> dict:
     reconstruction = in_chunks(reconstruct, test_x)
     codes = [in_chunks(features, split_x) for split_x, _ in arrays]
     sparse_code = pytensor.function([x], model.encode(x))
-    active = float(np.mean(np.sum(in_chunks(sparse_code, test_x) != 0, axis=1)))
+    test_codes = in_chunks(sparse_code, test_x)
+    active = float(np.mean(np.sum(test_codes != 0, axis=1)))
+    # units among the k kept for no test digit: filters that lost every competition
+    never_active = int(np.sum(~np.any(test_codes != 0, axis=0)))
     classifier = classify(codes, [split_y for _, split_y in arrays], args)
     results = new_results(
         __file__, args, n_train=len(arrays[0][0]),
         test_mse=float(np.mean((test_x - reconstruction) ** 2)),
         test_squared_error=float(np.mean(np.sum((test_x - reconstruction) ** 2, axis=1))),
-        mean_active_units=active, classifier_test_error_percent=classifier["test_error_percent"],
+        mean_active_units=active, units_never_active=never_active,
+        classifier_test_error_percent=classifier["test_error_percent"],
         classifier=classifier, k_per_epoch=[k_schedule(e, args) for e in range(args.epochs)],
         **training_figures(history, compile_seconds),
         filters_image=save_image(args.output_folder, "k_sparse_filters.png",
