@@ -210,10 +210,12 @@ def k_sparse_section(results: dict) -> str:
             f"100) and, beside them, the dA's at 30% corruption:\n\n"
             f"![k-sparse filters](../results/k_sparse_autoencoder/k_sparse_filters.png)\n"
             f"![dA filters at 30%](../results/dA_tutorial/filters_corruption_30.png)\n\n"
-            f"| test squared error per digit | test MSE per pixel | active units | "
-            f"logistic regression on the codes: test error |\n|---|---|---|---|\n"
+            f"| test squared error per digit | test MSE per pixel | active units | units no "
+            f"test digit selects | logistic regression on the codes: test error |\n"
+            f"|---|---|---|---|---|\n"
             f"| {results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
             f"{results['mean_active_units']:.0f} | "
+            f"{results.get('units_never_active', 'not counted')} | "
             f"{results['classifier_test_error_percent']:.2f}% |")
 
 
