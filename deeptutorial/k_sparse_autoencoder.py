@@ -22,6 +22,11 @@ def keep_k_largest(h, k):
     return h * pt.ge(h, threshold[:, None])
 
 
+# A restarted unit's filter length, as a fraction of the living ones' mean: a full-length
+# copy of a digit outvotes every living unit on most digits and the reconstruction overshoots.
+REVIVED_LENGTH = 0.2
+
+
 class KSparseAutoencoder(TiedAutoencoder):
     """A linear autoencoder with tied weights whose code keeps only its k largest units::
 
@@ -34,7 +39,8 @@ class KSparseAutoencoder(TiedAutoencoder):
     them towards local strokes. ``k`` is a shared variable, so training can start with a large
     k and lower it (the paper's annealing: with a small k from the start, units that lose early
     are never selected again and die). To encode for a classifier, the paper keeps ``alpha *
-    k`` units (``encode_for_features``).
+    k`` units (``encode_for_features``). Units that lose every competition even so can be
+    restarted from training examples (``selection_count_update``, ``revive_dead_units``).
     """
 
     activation = staticmethod(identity)
@@ -51,6 +57,8 @@ class KSparseAutoencoder(TiedAutoencoder):
         self.output = output
         self.output_activation = pt.sigmoid if output == "sigmoid" else identity
         self.k = pytensor.shared(np.asarray(k, dtype="int64"), name="k")
+        # how many examples kept each unit since the last revive_dead_units
+        self.selected = pytensor.shared(np.zeros(n_hidden, dtype="int64"), name="selected")
 
     @staticmethod
     def check_k(k, n_hidden: int) -> None:
@@ -72,6 +80,36 @@ class KSparseAutoencoder(TiedAutoencoder):
         """The code with ``alpha * k`` units kept, as the paper encodes for a classifier."""
         return keep_k_largest(pt.dot(x, self.W) + self.b,
                               pt.minimum(alpha * self.k, self.n_hidden))
+
+    def selection_count_update(self, x=None) -> list:
+        """``[(selected, selected + ...)]``: an update that counts, per unit, the examples of
+        the minibatch that keep it. Carried by a training step, it tells
+        ``revive_dead_units`` which units no example selected."""
+        kept = pt.neq(self.encode(self.input_or_default(x)), 0)
+        return [(self.selected, self.selected + pt.sum(kept, axis=0, dtype="int64"))]
+
+    def revive_dead_units(self, data: np.ndarray, numpy_rng: np.random.RandomState) -> int:
+        """Restart every unit that no example selected since the last call; returns how many.
+
+        A unit that loses every competition gets no gradient and stays dead: with k lowered
+        from 100 to 25 nearly half the units end so. Each is given the direction of a random
+        training example, at the mean length of the living units' filters, and their median
+        bias, so that it wins for that example and its likes and starts learning again (as
+        k-means restarts an empty cluster). The counts then start again from zero."""
+        counts = self.selected.get_value()
+        dead = np.flatnonzero(counts == 0)
+        alive = np.flatnonzero(counts > 0)
+        if len(dead) and len(alive):
+            W, b = self.W.get_value(), self.b.get_value()
+            rows = data[numpy_rng.choice(len(data), size=len(dead), replace=len(dead) > len(data))]
+            lengths = np.linalg.norm(rows, axis=1, keepdims=True)
+            length = REVIVED_LENGTH * np.linalg.norm(W[:, alive], axis=0).mean()
+            W[:, dead] = (rows / np.maximum(lengths, 1e-12)).T * length
+            b[dead] = 0
+            self.W.set_value(W.astype(self.W.dtype))
+            self.b.set_value(b.astype(self.b.dtype))
+        self.selected.set_value(np.zeros_like(counts))
+        return len(dead) if len(alive) else 0
 
     def cost_terms(self, x=None) -> tuple[dict, list]:
         """``cost``: the squared reconstruction error per example (summed over pixels,

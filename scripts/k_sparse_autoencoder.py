@@ -44,6 +44,8 @@ def flags() -> argparse.ArgumentParser:
                         help="the decoder's output units")
     parser.add_argument("--alpha", type=positive_int, default=3,
                         help="the classifier sees the codes with alpha * k units kept")
+    parser.add_argument("--revive-dead", action="store_true",
+                        help="after each epoch, restart the units no example selected in it")
     parser.add_argument("--classifier-epochs", type=positive_int, default=30,
                         help="epochs of the logistic regression on the frozen codes")
     parser.add_argument("--classifier-lr", type=positive_float, default=0.001,
@@ -91,10 +93,16 @@ def main(argv: list[str] | None = None) -> dict:
                                n_visible=train_x.get_value(borrow=True).shape[1],
                                n_hidden=args.n_hidden, k=k_schedule(0, args), output=args.output)
     cost, _ = model.training_cost()
-    step, compile_seconds = compile_step(cost, adam(cost, model.params, args.learning_rate),
-                                         model.x, train_x, args.batch_size, name="train_k_sparse")
+    counting = model.selection_count_update() if args.revive_dead else []
+    step, compile_seconds = compile_step(cost, adam(cost, model.params, args.learning_rate)
+                                         + counting, model.x, train_x, args.batch_size,
+                                         name="train_k_sparse")
+    revived, revive_rng = [], np.random.RandomState(args.seed + 1)
 
     def anneal(epoch, history):
+        if args.revive_dead and epoch + 1 < args.epochs:
+            revived.append(model.revive_dead_units(train_x.get_value(borrow=True), revive_rng))
+            print(f"epoch {epoch}: {revived[-1]} units restarted")
         model.set_k(k_schedule(epoch + 1, args))
 
     history = train(step, n_batches(train_x, args.batch_size), args.epochs, on_epoch_end=anneal,
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
         __file__, args, n_train=len(arrays[0][0]),
         test_mse=float(np.mean((test_x - reconstruction) ** 2)),
         test_squared_error=float(np.mean(np.sum((test_x - reconstruction) ** 2, axis=1))),
-        mean_active_units=active, units_never_active=never_active,
+        mean_active_units=active, units_never_active=never_active, units_revived=revived,
         classifier_test_error_percent=classifier["test_error_percent"],
         classifier=classifier, k_per_epoch=[k_schedule(e, args) for e in range(args.epochs)],
         **training_figures(history, compile_seconds),

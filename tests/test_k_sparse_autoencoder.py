@@ -78,3 +78,52 @@ def test_script_end_to_end(tmp_path):
 def test_script_refuses_a_k_above_the_units(tmp_path):
     assert_one_line_error(run("k_sparse_autoencoder.py", "--dataset", "sample", "--n-hidden", 50,
                               "--k", 60, "--output-folder", tmp_path), "--k")
+
+
+def test_the_count_update_counts_each_units_selections(float64):
+    rng = np.random.RandomState(0)
+    model = KSparseAutoencoder(rng, n_visible=6, n_hidden=5, k=2)
+    x_value = rng.uniform(size=(4, 6))
+    step = pytensor.function([model.x], [], updates=model.selection_count_update())
+    step(x_value)
+    step(x_value)
+    codes = x_value @ model.W.get_value() + model.b.get_value()
+    expected = np.zeros(5, dtype=int)
+    for row in codes:
+        expected[np.argsort(row)[-2:]] += 2
+    np.testing.assert_array_equal(model.selected.get_value(), expected)
+
+
+def test_dead_units_restart_along_a_training_example(float64):
+    """(Broken by restarting the living units, or leaving the counts as they were.)"""
+    rng = np.random.RandomState(0)
+    model = KSparseAutoencoder(rng, n_visible=6, n_hidden=5, k=2)
+    data = rng.uniform(size=(20, 6))
+    W_before, b_before = model.W.get_value(), model.b.get_value()
+    model.selected.set_value(np.array([3, 0, 5, 0, 1]))
+    assert model.revive_dead_units(data, np.random.RandomState(1)) == 2
+    W, b = model.W.get_value(), model.b.get_value()
+    alive, dead = [0, 2, 4], [1, 3]
+    np.testing.assert_array_equal(W[:, alive], W_before[:, alive])
+    np.testing.assert_array_equal(b[alive], b_before[alive])
+    length = 0.2 * np.linalg.norm(W_before[:, alive], axis=0).mean()
+    for j in dead:
+        np.testing.assert_allclose(np.linalg.norm(W[:, j]), length)
+        cosines = data @ W[:, j] / np.linalg.norm(data, axis=1) / length
+        assert np.isclose(cosines.max(), 1.0)  # the direction of one of the examples
+        assert b[j] == 0
+    assert not model.selected.get_value().any()
+    # nothing dead: nothing changes
+    model.selected.set_value(np.ones(5, dtype="int64"))
+    assert model.revive_dead_units(data, np.random.RandomState(1)) == 0
+    np.testing.assert_array_equal(model.W.get_value(), W)
+
+
+def test_script_restarts_dead_units(tmp_path):
+    proc = run("k_sparse_autoencoder.py", "--dataset", "sample", "--epochs", 3, "--n-hidden", 200,
+               "--k", 5, "--k-start", 10, "--anneal-epochs", 2, "--classifier-epochs", 2,
+               "--revive-dead", "--output-folder", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results["units_revived"]) == 2  # after every epoch but the last
+    assert sum(results["units_revived"]) > 0  # 200 units, 5-10 kept: some lose every time
