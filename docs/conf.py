@@ -7,6 +7,7 @@ rendered by a MathJax copy served from the site itself, so pages work without a 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -203,6 +204,17 @@ def write_record_section(out_name: str, record: str, missing: str, render) -> No
     (DOCS / "_generated" / out_name).write_text(text)
 
 
+def k_sparse_figures(results: dict) -> str:
+    """One k-sparse run's figures as a table."""
+    return (f"| test squared error per digit | test MSE per pixel | active units | units no "
+            f"test digit selects | logistic regression on the codes: test error |\n"
+            f"|---|---|---|---|---|\n"
+            f"| {results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
+            f"{results['mean_active_units']:.0f} | "
+            f"{results.get('units_never_active', 'not counted')} | "
+            f"{results['classifier_test_error_percent']:.2f}% |")
+
+
 def k_sparse_section(results: dict) -> str:
     """The k-sparse autoencoder's filters beside the dA's, and its figures."""
     settings = results["settings"]
@@ -210,13 +222,17 @@ def k_sparse_section(results: dict) -> str:
             f"100) and, beside them, the dA's at 30% corruption:\n\n"
             f"![k-sparse filters](../results/k_sparse_autoencoder/k_sparse_filters.png)\n"
             f"![dA filters at 30%](../results/dA_tutorial/filters_corruption_30.png)\n\n"
-            f"| test squared error per digit | test MSE per pixel | active units | units no "
-            f"test digit selects | logistic regression on the codes: test error |\n"
-            f"|---|---|---|---|---|\n"
-            f"| {results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
-            f"{results['mean_active_units']:.0f} | "
-            f"{results.get('units_never_active', 'not counted')} | "
-            f"{results['classifier_test_error_percent']:.2f}% |")
+            + k_sparse_figures(results))
+
+
+def k_sparse_revived_section(results: dict) -> str:
+    """The k-sparse run with dead units restarted: its filters and figures."""
+    return ("![k-sparse filters, dead units restarted]"
+            "(../results/k_sparse_autoencoder_revived/k_sparse_filters.png)\n\n"
+            + k_sparse_figures(results) + f"\n\nUnits restarted over the run: "
+            f"{sum(results['units_revived'])} (after each epoch but the last, "
+            f"{results['units_revived'][0]} after the first, {results['units_revived'][-1]} "
+            f"before the last).")
 
 
 def conv_benchmark_section(results: dict) -> str:
@@ -344,6 +360,16 @@ def write_SdA_spread() -> None:
         lines.append(f"| {group} | " + ", ".join(f"`{name}` ({seed}), {e:.2f}%"
                                                  for name, seed, e in runs)
                      + f" | {statistics.mean(errors):.2f}% | {spread} |")
+    with_, without = ([e for _, _, e in groups[g]] for g in ("pretrained", "not pretrained"))
+    if len(with_) > 1 and len(without) > 1:
+        difference = statistics.mean(without) - statistics.mean(with_)
+        error = math.sqrt(statistics.variance(with_) / len(with_)
+                          + statistics.variance(without) / len(without))
+        lines += ["", f"Pretraining lowers the mean test error by {difference:.2f} percentage "
+                  f"points; the standard error of that difference, from the spread of each "
+                  f"group, is {error:.2f} points ({len(with_)} runs with pretraining, "
+                  f"{len(without)} without): the difference is {difference / error:.1f} times "
+                  f"its standard error."]
     (DOCS / "_generated" / "SdA_spread.md").write_text("\n".join(lines) + "\n")
 
 
@@ -401,6 +427,8 @@ write_record_section("conv_benchmark.md", "benchmark_convolutional", "No side-by
                      "the convolutional autoencoder is recorded yet.", conv_benchmark_section)
 write_record_section("k_sparse_record.md", "k_sparse_autoencoder", "No run of the k-sparse "
                      "autoencoder on full MNIST is recorded yet.", k_sparse_section)
+write_record_section("k_sparse_revived.md", "k_sparse_autoencoder_revived", "No run with "
+                     "dead units restarted is recorded yet.", k_sparse_revived_section)
 write_dA_trajectory()
 write_SdA_runs()
 write_SdA_spread()
