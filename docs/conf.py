@@ -235,6 +235,25 @@ def k_sparse_revived_section(results: dict) -> str:
             f"before the last).")
 
 
+def stacked_conv_section(results: dict) -> str:
+    """The stacked convolutional autoencoders' classifier, pretrained and from a random start."""
+    settings = results["settings"]
+    lines = [f"The first layer's {settings['filters'][0]} filters after pretraining (3 x 3, "
+             f"enlarged), and the validation error of both starts while fine-tuning:", "",
+             f"![first-layer filters](../results/stacked_convolutional_autoencoder/"
+             f"{results['filters_image']})",
+             f"![validation error](../results/stacked_convolutional_autoencoder/"
+             f"{results['validation_image']})", "",
+             "| start | pretraining epochs per layer | fine-tuning epochs | best epoch | "
+             "validation error | test error |", "|---|---|---|---|---|---|"]
+    for start, run in results["finetuning"].items():
+        pretraining = settings["pretraining_epochs"] if start == "pretrained" else 0
+        lines.append(f"| {start} | {pretraining} | {len(run['epoch_costs'])} | "
+                     f"{run['best_epoch']} | {run['best_validation_error_percent']:.2f}% | "
+                     f"{run['test_error_percent']:.2f}% |")
+    return "\n".join(lines)
+
+
 def conv_benchmark_section(results: dict) -> str:
     """The convolutional autoencoder's epoch against PyTorch's."""
     medians = results["median_epoch_seconds"]
@@ -427,6 +446,9 @@ write_record_section("conv_benchmark.md", "benchmark_convolutional", "No side-by
                      "the convolutional autoencoder is recorded yet.", conv_benchmark_section)
 write_record_section("k_sparse_record.md", "k_sparse_autoencoder", "No run of the k-sparse "
                      "autoencoder on full MNIST is recorded yet.", k_sparse_section)
+write_record_section("stacked_conv_record.md", "stacked_convolutional_autoencoder", "No run of "
+                     "the stacked convolutional autoencoders on full MNIST is recorded yet.",
+                     stacked_conv_section)
 write_record_section("k_sparse_revived.md", "k_sparse_autoencoder_revived", "No run with "
                      "dead units restarted is recorded yet.", k_sparse_revived_section)
 write_dA_trajectory()
