@@ -91,17 +91,19 @@ class KSparseAutoencoder(TiedAutoencoder):
     def revive_dead_units(self, data: np.ndarray, numpy_rng: np.random.RandomState) -> int:
         """Restart every unit that no example selected since the last call; returns how many.
 
-        A unit that loses every competition gets no gradient and stays dead: with k lowered
-        from 100 to 25 nearly half the units end so. Each is given the direction of a random
-        training example, at the mean length of the living units' filters, and their median
-        bias, so that it wins for that example and its likes and starts learning again (as
-        k-means restarts an empty cluster). The counts then start again from zero."""
+        A unit that loses every competition gets no gradient and stays dead, however long
+        training lasts. Each is given the direction of a random training example in ``data``,
+        at ``REVIVED_LENGTH`` times the mean length of the living units' filters, and a zero
+        bias, so that it can win for that example and its likes and start learning again (as
+        k-means restarts an empty cluster). The counts then start again from zero. With no
+        unit counted at all (a step without ``selection_count_update``) nothing changes."""
         counts = self.selected.get_value()
         dead = np.flatnonzero(counts == 0)
         alive = np.flatnonzero(counts > 0)
         if len(dead) and len(alive):
             W, b = self.W.get_value(), self.b.get_value()
-            rows = data[numpy_rng.choice(len(data), size=len(dead), replace=len(dead) > len(data))]
+            picks = numpy_rng.choice(len(data), size=len(dead), replace=len(dead) > len(data))
+            rows = data[picks]
             lengths = np.linalg.norm(rows, axis=1, keepdims=True)
             length = REVIVED_LENGTH * np.linalg.norm(W[:, alive], axis=0).mean()
             W[:, dead] = (rows / np.maximum(lengths, 1e-12)).T * length

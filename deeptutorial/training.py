@@ -53,8 +53,8 @@ def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, dat
 def unchecked_step(fn, *fixed) -> Callable[[np.ndarray], object]:
     """``step(index)``: ``fn(index, *fixed)`` without PyTensor's per-call check of the inputs.
 
-    A compiled function checks and converts every input at every call, a cost that a
-    batch-size-1 step, short as it is, notices. The training loops pass the same kinds of values every
+    A compiled function checks and converts every input at every call, a cost that a short
+    batch-size-1 step notices. The training loops pass the same kinds of values every
     time (``index`` a 0-d int64 array from ``batch_indices``; ``fixed`` as given here), so
     they are checked once, here, against the function's input types (a wrong dtype or rank
     raises ``TypeError``), and ``fn`` then trusts its inputs (``fn.trust_input``): the

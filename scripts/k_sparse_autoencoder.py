@@ -7,6 +7,7 @@ trains a linear, tied-weight autoencoder whose code keeps only the k largest of 
 then trains the tutorials' logistic regression on the codes of the frozen encoder (alpha * k
 units kept); writes ``k_sparse_filters.png`` and ``results.json`` (the test reconstruction
 error, and the classifier's test error at its best validation epoch) into ``--output-folder``.
+``--revive-dead`` restarts, after each epoch, the units that no training example selected.
 """
 
 from __future__ import annotations
