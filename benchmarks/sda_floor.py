@@ -244,6 +244,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--output", default=None, help="also write the JSON record here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not 1 <= args.scan_steps <= args.steps:
+        parser.error(f"--scan-steps must be between 1 and --steps ({args.steps}), "
+                     f"got {args.scan_steps}")
     if args.worker:
         print(json.dumps(worker(args)))
         return None

@@ -211,7 +211,7 @@ def k_sparse_figures(results: dict) -> str:
             f"|---|---|---|---|---|\n"
             f"| {results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
             f"{results['mean_active_units']:.0f} | "
-            f"{results.get('units_never_active', 'not counted')} | "
+            f"{results['units_never_active']} | "
             f"{results['classifier_test_error_percent']:.2f}% |")
 
 
@@ -331,30 +331,29 @@ def sda_floor_section(results: dict) -> str:
               f"{whole['1']['minutes']:.0f} minutes on one core and "
               f"{whole['2']['minutes']:.0f} on two; at the floors, "
               f"{whole['1']['floor_minutes']:.0f} and {whole['2']['floor_minutes']:.0f}."]
-    if "fixed_cost" in results:
-        empty = results["empty_call_s"]
-        lines += ["", "What a step costs whatever its size: the same step on an SdA of 4-unit "
-                  "layers (the same graph, nodes and random draws), called as "
-                  "`test_SdA.py` calls it (`training.unchecked_step`) and the plain way, "
-                  "PyTensor checking the inputs at every call; and the first one's share of "
-                  "the step above. A call of a compiled function that does nothing takes "
-                  f"{empty['1'] * 1e6:.1f} µs (one core) and {empty['2'] * 1e6:.1f} µs (two).",
-                  "", "| step | 4-unit layers, 1 / 2 cores | share of the step, 1 / 2 cores | "
-                  "4-unit layers, inputs checked at every call |", "|---|---|---|---|"]
-        for row in results["fixed_cost"]:
-            fixed, share = row["four_unit_layers_s"], row["share"]
-            checked = row["four_unit_layers_inputs_checked_s"]
-            lines.append(f"| {row['step']} | {fixed['1'] * 1e6:.0f} / {fixed['2'] * 1e6:.0f} µs "
-                         f"| {share['1']:.0%} / {share['2']:.0%} | "
-                         f"{checked['1'] * 1e6:.0f} / {checked['2'] * 1e6:.0f} µs |")
-        scan = results["scanned"]
-        lines += ["", f"The first layer's pretraining run as {scan['steps_per_call']} steps "
-                  "inside one compiled call (`pytensor.scan` over the same step graph, ending "
-                  "with the same weights) takes "
-                  f"{scan['median_step_s']['1'] * 1e6:.0f} µs a step on one core and "
-                  f"{scan['median_step_s']['2'] * 1e6:.0f} µs on two: "
-                  f"{scan['times_plain_step']['1']:.1f}x and "
-                  f"{scan['times_plain_step']['2']:.1f}x the step called alone."]
+    empty = results["empty_call_s"]
+    lines += ["", "What a step costs whatever its size: the same step on an SdA of 4-unit "
+              "layers (the same graph, nodes and random draws), called as "
+              "`test_SdA.py` calls it (`training.unchecked_step`) and the plain way, "
+              "PyTensor checking the inputs at every call; and the first one's share of "
+              "the step above. A call of a compiled function that does nothing takes "
+              f"{empty['1'] * 1e6:.1f} µs (one core) and {empty['2'] * 1e6:.1f} µs (two).",
+              "", "| step | 4-unit layers, 1 / 2 cores | share of the step, 1 / 2 cores | "
+              "4-unit layers, inputs checked at every call |", "|---|---|---|---|"]
+    for row in results["fixed_cost"]:
+        fixed, share = row["four_unit_layers_s"], row["share"]
+        checked = row["four_unit_layers_inputs_checked_s"]
+        lines.append(f"| {row['step']} | {fixed['1'] * 1e6:.0f} / {fixed['2'] * 1e6:.0f} µs "
+                     f"| {share['1']:.0%} / {share['2']:.0%} | "
+                     f"{checked['1'] * 1e6:.0f} / {checked['2'] * 1e6:.0f} µs |")
+    scan = results["scanned"]
+    lines += ["", f"The first layer's pretraining run as {scan['steps_per_call']} steps "
+              "inside one compiled call (`pytensor.scan` over the same step graph, ending "
+              "with the same weights) takes "
+              f"{scan['median_step_s']['1'] * 1e6:.0f} µs a step on one core and "
+              f"{scan['median_step_s']['2'] * 1e6:.0f} µs on two: "
+              f"{scan['times_plain_step']['1']:.1f}x and "
+              f"{scan['times_plain_step']['2']:.1f}x the step called alone."]
     return "\n".join(lines)
 
 
@@ -408,9 +407,10 @@ def sda_timing_section(results: dict) -> str:
     total = pretraining + results["finetuning_seconds"] / 60
     at_36 = pretraining + 36 * epoch / 60
     lines += ["", f"The whole run: {total:.1f} minutes of training, early stopping ending after "
-              f"{results['finetune_epochs']} fine-tuning epochs at {results['test_error_percent']:.2f}% "
-              f"test error. Had it ended after the tutorial's 36 epochs: "
-              f"{pretraining:.1f} + 36 x {epoch:.1f} s = **{at_36:.1f} minutes**."]
+              f"{results['finetune_epochs']} fine-tuning epochs at "
+              f"{results['test_error_percent']:.2f}% test error. Had it ended after the "
+              f"tutorial's 36 epochs: {pretraining:.1f} + 36 x {epoch:.1f} s = "
+              f"**{at_36:.1f} minutes**."]
     return "\n".join(lines)
 
 

@@ -43,3 +43,10 @@ def test_the_check_sees_other_maths(small_sda):
     steps, sda, train_x = small_sda
     scanned = sda_floor.scanned_pretraining(sda, train_x, 5, learning_rate=0.01)
     assert sda_floor.check_scan_same_maths(sda, steps["pretrain layer 0"], scanned, 5) > 1e-5
+
+
+@pytest.mark.parametrize("scan_steps", ["0", "50"])
+def test_scan_steps_outside_the_timed_block_are_refused(capsys, scan_steps):
+    with pytest.raises(SystemExit):
+        sda_floor.main(["--steps", "10", "--scan-steps", scan_steps])
+    assert f"got {scan_steps}" in capsys.readouterr().err
