@@ -9,16 +9,24 @@ this module builds them in the graph. Every function takes and returns PyTensor 
 axis the fastest-varying one, so gathering patches and reshaping them into a matrix needs no
 transposition.
 
-**Convolution as matrix products.** For a ``k x k`` kernel, each output pixel is a dot
-product between the ``k * k * C`` input values under the kernel and a column of weights.
-``conv2d`` pads the input and takes the ``k * k`` strided slices ``x[:, i::s, j::s, :]``, one
-per kernel position. With few input channels it joins them along the channel axis into
-patches of shape ``(batch, out_h, out_w, k * k * C)`` and multiplies the patches, seen as a
-matrix of ``batch * out_h * out_w`` rows, by the kernel seen as a ``(k * k * C, F)`` matrix:
-one GEMM. With many channels the patches would be a ``k * k`` times larger copy of the input,
-and it is faster to multiply each slice, seen as a ``(batch * out_h * out_w, C)`` matrix, by
-its own ``(C, F)`` slice of the kernel and sum the ``k * k`` products. (Like the networks'
-layers, it computes a cross-correlation: the kernel is not flipped.)
+**Convolution as matrix products.** For a ``k x k`` kernel, each output pixel is a sum over
+the ``k * k`` kernel positions of a product between the ``C`` input values under that
+position and the position's ``(C, F)`` slice of the kernel. ``conv2d`` pads the input with
+zeros into a contiguous array and sees it as a matrix with one row of ``C`` values per pixel.
+Give every output pixel the row of the padded pixel at its kernel's top-left corner; then the
+input under kernel position ``(i, j)`` is, for all output pixels at once, the matrix's rows
+shifted by ``i * padded_width + j``: a contiguous range of rows, a view, not a copy. So the
+convolution is ``k * k`` matrix products of row ranges with kernel slices, added up. The
+outputs come out on the padded grid, and the rows that fall on the padding (the kernel
+hanging over the right or bottom edge) are cut off at the end. With few input channels the
+``k * k`` ranges are joined into patches of ``k * k * C`` columns for one product instead: a
+small copy that turns many thin products into one. With few output channels the order turns
+round: one product of the whole padded matrix with all ``k * k`` kernel slices side by side,
+then a sum of the ``k * k`` shifted row ranges of its columns. (Shifting first, each input
+gradient of a one-channel output would be an outer product as large as the input.) A stride ``s`` splits the padded input into
+``s * s`` phases (every ``s``-th row and column, from each offset), each of which sees only
+the kernel positions of its offset, with stride 1. (Like the networks' layers, it computes a
+cross-correlation: the kernel is not flipped.)
 
 **Padding.** ``"valid"`` uses only positions where the kernel fits inside the input:
 ``out = (in - k) // s + 1``. ``"same"`` pads so that ``out = ceil(in / s)``, with the extra
@@ -36,14 +44,17 @@ Bad shapes are refused when the graph is built, with a ``ValueError`` naming the
 
 from __future__ import annotations
 
+import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph import graph_replace
 
 PADDINGS = ("valid", "same")
-# Below this many input channels conv2d gathers patches for one product; from it on, one
-# product per kernel position measured faster (a k*k-times smaller copy, see the module doc).
+# Below this many input channels conv2d gathers patches for one product; below this many
+# output channels it multiplies by all kernel positions first and shifts the products; else
+# it makes one product per kernel position. Each measured fastest where it is used.
 GATHER_BELOW_CHANNELS = 8
+MULTIPLY_FIRST_BELOW_OUTPUTS = 8
 
 
 def _static(shape, what: str) -> tuple[int, ...]:
@@ -103,28 +114,48 @@ def output_size(size: int, kernel: int, stride: int, padding: str) -> tuple[int,
 def conv2d(x, kernel, stride: int = 1, padding: str = "valid"):
     """Convolve ``x`` (N, H, W, C) with ``kernel`` (kh, kw, C, F): (N, out_h, out_w, F).
 
-    Built from matrix products over the shifted views of ``x`` (see the module docstring). The
-    kernel's shape must be static (a shared variable's is), and so must ``x``'s height, width
-    and channels.
+    Built from matrix products over shifted row ranges of the padded input (see the module
+    docstring). The kernel's shape must be static (a shared variable's is), and so must
+    ``x``'s height, width and channels.
     """
-    x, kernel, (kh, kw, c_in, c_out), (h, w, c), stride = _operands(x, kernel, stride)
+    x, kernel, (kh, kw, c_in, c_out), (h, w, c), s = _operands(x, kernel, stride)
     if c != c_in:
         raise ValueError(f"the input has {c} channels, the kernel expects {c_in}")
-    out_h, top, bottom = output_size(h, kh, stride, padding)
-    out_w, left, right = output_size(w, kw, stride, padding)
-    if top or bottom or left or right:  # zeros around x (pt.pad runs in Python: slower)
-        padded = pt.zeros((x.shape[0], h + top + bottom, w + left + right, c), dtype=x.dtype)
-        x = pt.set_subtensor(padded[:, top:top + h, left:left + w, :], x)
-    windows = [x[:, i:i + (out_h - 1) * stride + 1:stride, j:j + (out_w - 1) * stride + 1:stride, :]
-               for i in range(kh) for j in range(kw)]
-    if c < GATHER_BELOW_CHANNELS:  # few channels: one product over the gathered patches
-        rows = pt.concatenate(windows, axis=3).reshape((-1, kh * kw * c))
-        out = pt.dot(rows, kernel.reshape((kh * kw * c, c_out)))
-    else:  # many: one product per kernel position, summed (no k*k-times larger copy)
-        out = sum(pt.dot(window.reshape((-1, c)), kernel[k // kw, k % kw])
-                  for k, window in enumerate(windows))
-    return pt.specify_shape(out.reshape((x.shape[0], out_h, out_w, c_out)),
-                            (None, out_h, out_w, c_out))
+    out_h, top, _ = output_size(h, kh, s, padding)
+    out_w, left, _ = output_size(w, kw, s, padding)
+    # The grid of one phase: each output pixel, and the rows and columns its kernel reaches.
+    grid_h, grid_w = out_h + (kh - 1) // s, out_w + (kw - 1) // s
+    n = x.shape[0]
+    # Zeros around x, and one more image of zeros so that every shifted range stays inside.
+    padded = pt.zeros((n + 1, s * grid_h, s * grid_w, c), dtype=x.dtype)
+    padded = pt.set_subtensor(padded[:-1, top:top + h, left:left + w, :],
+                              x[:, :s * grid_h - top, :s * grid_w - left, :])
+    # One output row per grid pixel. (The pixel count is one int64 constant: written as
+    # n * grid_h * grid_w, PyTensor 3.0.7 folded 30 * 30 in the constants' int8 type, and the
+    # compiled graph sized a buffer for -124 * n rows.)
+    m = n * np.int64(grid_h * grid_w)
+    products = []
+    for p in range(s):
+        for q in range(s):
+            taps = [(i, j) for i in range(p, kh, s) for j in range(q, kw, s)]
+            if not taps:
+                continue
+            phase = padded if s == 1 else padded[:, p::s, q::s, :]
+            rows = phase.reshape((-1, c))
+            ranges = [rows[o:o + m] for o in ((i // s) * grid_w + j // s for i, j in taps)]
+            weights = [kernel[i, j] for i, j in taps]
+            if c < GATHER_BELOW_CHANNELS:  # few channels: one product over gathered patches
+                products.append(pt.dot(pt.concatenate(ranges, axis=1),
+                                       pt.concatenate(weights, axis=0)))
+            elif c_out < MULTIPLY_FIRST_BELOW_OUTPUTS:  # few outputs: multiply, then shift
+                every = pt.dot(rows, pt.concatenate(weights, axis=1))
+                starts = ((i // s) * grid_w + j // s for i, j in taps)
+                products += [every[o:o + m, t * c_out:(t + 1) * c_out]
+                             for t, o in enumerate(starts)]
+            else:  # many: one product per kernel position, no copy of the input
+                products += [pt.dot(r, k) for r, k in zip(ranges, weights)]
+    out = sum(products).reshape((n, grid_h, grid_w, c_out))[:, :out_h, :out_w, :]
+    return pt.specify_shape(out, (None, out_h, out_w, c_out))
 
 
 def conv2d_transpose(y, kernel, stride: int = 1, padding: str = "valid",

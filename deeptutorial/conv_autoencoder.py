@@ -23,6 +23,14 @@ from deeptutorial.persistence import SavesParams
 UPSAMPLING = ("transpose", "nearest")
 
 
+def conv_relu_pool(h, W, b):
+    """``max_pool(relu(conv2d(h, W, 'same') + b))``, the encoders' block, computed as
+    ``relu(max_pool(conv2d(h, W, 'same')) + b)``: adding a per-channel bias and the ReLU are
+    increasing functions, so the maximum of a block can be taken first, and the bias and
+    the ReLU then touch a quarter of the values (the gradient too)."""
+    return relu(max_pool(conv2d(h, W, padding="same")) + b)
+
+
 def as_images(x, side: int, channels: int = 1):
     """Rows of ``side * side * channels`` values as (batch, side, side, channels) images."""
     return pt.specify_shape(x.reshape((x.shape[0], side, side, channels)),
@@ -81,7 +89,7 @@ class ConvAutoencoder(Autoencoder):
         """The code: (batch, side/4, side/4, channels)."""
         h = as_images(x, self.side)
         for W, b in zip(self.W, self.b):
-            h = max_pool(relu(conv2d(h, W, padding="same") + b))
+            h = conv_relu_pool(h, W, b)
         return h
 
     def decoder_logits(self, code):
@@ -154,7 +162,7 @@ class PoolingConvAutoencoder(Autoencoder):
         return as_images(x, self.side, self.in_channels) if x.ndim == 2 else x
 
     def encode(self, x):
-        return max_pool(relu(conv2d(self.images(x), self.W, padding="same") + self.b))
+        return conv_relu_pool(self.images(x), self.W, self.b)
 
     def decoder_preactivation(self, code):
         return conv2d(upsample_nearest(code), self.W_prime, padding="same") + self.b_prime
@@ -214,7 +222,7 @@ class ConvClassifier(SavesParams):
         self.x, self.y = pt.matrix("x"), pt.ivector("y")
         h = as_images(self.x, side)
         for W, b in zip(self.W, self.b):
-            h = max_pool(relu(conv2d(h, W, padding="same") + b))
+            h = conv_relu_pool(h, W, b)
         hidden = relu(pt.dot(h.reshape((h.shape[0], n_flat)), self.W_hidden) + self.b_hidden)
         self.top = LogisticRegression(hidden, n_hidden, n_classes)
         self.top.W.name, self.top.b.name = "W_out", "b_out"

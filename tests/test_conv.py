@@ -33,10 +33,13 @@ CASES = [((2, 7, 6, 3), (3, 3, 3, 4), 1, "valid"), ((2, 7, 6, 3), (3, 3, 3, 4), 
          ((1, 5, 5, 9), (1, 1, 9, 2), 1, "valid")]
 
 
-@pytest.fixture(params=[True, False], ids=["gather", "per-position"])
+@pytest.fixture(params=[(10 ** 6, 0), (0, 10 ** 6), (0, 0)],
+                ids=["gather", "multiply-first", "per-position"])
 def construction(request, monkeypatch):
-    """Both of conv2d's constructions, whatever the channel count."""
-    monkeypatch.setattr(conv, "GATHER_BELOW_CHANNELS", 10 ** 6 if request.param else 0)
+    """Each of conv2d's three constructions, whatever the channel counts."""
+    gather_below, multiply_first_below = request.param
+    monkeypatch.setattr(conv, "GATHER_BELOW_CHANNELS", gather_below)
+    monkeypatch.setattr(conv, "MULTIPLY_FIRST_BELOW_OUTPUTS", multiply_first_below)
 
 
 @pytest.mark.parametrize("x_shape, k_shape, stride, padding", CASES)
@@ -66,6 +69,28 @@ def test_the_transposed_convolution_is_the_adjoint(float64, construction, x_shap
                                  mode="FAST_COMPILE")
     xv, yv = rng.normal(size=x_shape), rng.normal(size=(x_shape[0], oh, ow, k_shape[3]))
     assert np.sum(forward(xv) * yv) == pytest.approx(np.sum(xv * backward(yv)), rel=1e-10)
+
+
+@pytest.mark.parametrize("channels, outputs, stride", [(1, 4, 1), (32, 1, 1), (9, 3, 2)])
+def test_compiled_convolution_of_digit_sized_images(float32, construction, channels, outputs,
+                                                    stride):
+    """The C-compiled graph (FAST_RUN), batch size unknown, on 28 x 28 images: the shifted row
+    ranges are hundreds of rows long, as in the networks (the FAST_COMPILE tests above run
+    PyTensor's Python code on small images)."""
+    rng = np.random.default_rng(3)
+    kernel = pytensor.shared(rng.normal(size=(3, 3, channels, outputs)).astype("float32"))
+    x = pt.tensor4("x", shape=(None, 28, 28, channels), dtype="float32")
+    xv = rng.normal(size=(3, 28, 28, channels)).astype("float32")
+    out = conv2d(x, kernel, stride, "same")
+    got = pytensor.function([x], out, mode="FAST_RUN")(xv)
+    np.testing.assert_allclose(got, reference_conv(xv, kernel.get_value(), stride, "same"),
+                               rtol=1e-4, atol=1e-4)
+    y = pt.tensor4("y", shape=out.type.shape, dtype="float32")
+    yv = rng.normal(size=got.shape).astype("float32")
+    back = pytensor.function([y], conv2d_transpose(y, kernel, stride, "same", (28, 28)),
+                             mode="FAST_RUN")(yv)
+    assert np.sum(got * yv, dtype=np.float64) == pytest.approx(
+        np.sum(xv * back, dtype=np.float64), rel=1e-4)
 
 
 def test_gradients_match_finite_differences(float64):

@@ -79,3 +79,24 @@ def test_uniform_with_array_bounds_is_left_alone():
     assert not any(isinstance(node.op, ScalarBoundsUniformRV)
                    for node in draw.maker.fgraph.toposort())
     assert draw(np.zeros(4, dtype=low.dtype)).shape == (2, 4)
+
+
+def two_rank_k_updates(inner: int):
+    """The ops of ``W - 0.1 (a' b + c' d)`` compiled, each factor ``inner`` rows long."""
+    W = pytensor.shared(np.zeros((8, 8)), name="W")
+    a, b, c, d = (pt.matrix(name, shape=(inner, 8)) for name in "abcd")
+    step = pytensor.function([a, b, c, d], [], updates=[(W, W - 0.1 * (a.T @ b + c.T @ d))])
+    return [node.op for node in step.maker.fgraph.toposort()]
+
+
+@pytest.mark.skipif(not pytensor.config.blas__ldflags, reason="no BLAS: no GEMM nodes")
+def test_long_factors_are_not_stacked(float64):
+    """A minibatch's factors are stacked into one GEMM; a convolution kernel's gradient, whose
+    factors run over every pixel of a batch, keeps its two GEMMs (stacking would copy them)."""
+    from deeptutorial.fastpath.rewrites import MERGE_MAX_INNER
+
+    short = two_rank_k_updates(20)
+    assert sum(isinstance(op, Gemm) for op in short) == 1
+    long = two_rank_k_updates(MERGE_MAX_INNER // 2 + 1)
+    assert sum(isinstance(op, Gemm) for op in long) == 2
+    assert not any(type(op).__name__ == "Join" for op in long)
