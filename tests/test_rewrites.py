@@ -81,22 +81,22 @@ def test_uniform_with_array_bounds_is_left_alone():
     assert draw(np.zeros(4, dtype=low.dtype)).shape == (2, 4)
 
 
-def two_rank_k_updates(inner: int):
-    """The ops of ``W - 0.1 (a' b + c' d)`` compiled, each factor ``inner`` rows long."""
-    W = pytensor.shared(np.zeros((8, 8)), name="W")
-    a, b, c, d = (pt.matrix(name, shape=(inner, 8)) for name in "abcd")
-    step = pytensor.function([a, b, c, d], [], updates=[(W, W - 0.1 * (a.T @ b + c.T @ d))])
-    return [node.op for node in step.maker.fgraph.toposort()]
+def two_updates(outer: int, columns: int):
+    """The ops of ``z - 0.1 (a b + c d)`` compiled, ``z`` (outer, columns), ``a`` and ``c``
+    (outer, 16), ``b`` and ``d`` (16, columns)."""
+    z = pt.matrix("z", shape=(outer, columns))
+    a, c = (pt.matrix(name, shape=(outer, 16)) for name in "ac")
+    b, d = (pt.matrix(name, shape=(16, columns)) for name in "bd")
+    fn = pytensor.function([z, a, b, c, d], z - 0.1 * (a @ b + c @ d))
+    return [node.op for node in fn.maker.fgraph.toposort()]
 
 
 @pytest.mark.skipif(not pytensor.config.blas__ldflags, reason="no BLAS: no GEMM nodes")
-def test_long_factors_are_not_stacked(float64):
-    """A minibatch's factors are stacked into one GEMM; a convolution kernel's gradient, whose
-    factors run over every pixel of a batch, keeps its two GEMMs (stacking would copy them)."""
-    from deeptutorial.fastpath.rewrites import MERGE_MAX_INNER
-
-    short = two_rank_k_updates(20)
-    assert sum(isinstance(op, Gemm) for op in short) == 1
-    long = two_rank_k_updates(MERGE_MAX_INNER // 2 + 1)
-    assert sum(isinstance(op, Gemm) for op in long) == 2
-    assert not any(type(op).__name__ == "Join" for op in long)
+def test_factors_as_wide_as_the_result_are_not_stacked(float64):
+    """Thin factors (inner 2 x 16 against a 100 x 100 result) are stacked into one GEMM;
+    against a 32-column result, as a convolution's per-position products have, stacking would
+    copy two long factors to save one pass over the result, and the two GEMMs stay."""
+    thin = two_updates(100, 100)
+    assert sum(isinstance(op, Gemm) for op in thin) == 1
+    wide = two_updates(1000, 32)
+    assert sum(isinstance(op, Gemm) for op in wide) == 2

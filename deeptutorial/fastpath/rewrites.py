@@ -10,10 +10,10 @@ of only the batch size::
 ``merge_rank_k_updates`` stacks the factors, ``[x dz]' [dh; h]``, so ``W`` is read and written
 once, by one GEMM with twice the inner dimension, which BLAS runs closer to its peak. The sum
 is the same (only the order of the additions inside the GEMM changes). Rank-1 updates (batch
-size 1) are left to GER. The stacking copies the factors, so it is done only when their inner
-dimension is a minibatch's (known when the graph is built, ``MERGE_MAX_INNER`` or less): a
-convolution kernel's gradient sums over every pixel of the batch, and copying those factors
-would cost more than the pass over the small kernel it saves.
+size 1) are left to GER. The stacking copies the factors, which pays only when they are thin
+next to ``z``: it is not done when the stacked inner dimension is known to reach one of
+``z``'s. (A convolution's sum of per-kernel-position products, ``z`` as many rows as pixels
+and 32 columns, would copy its long factors to save a pass over a 32-column ``z``.)
 
 **Uniform noise with scalar bounds drawn through NumPy's scalar path.** PyTensor gives a
 random variable's parameters the rank of its sample, so the dA's corruption draw
@@ -40,7 +40,6 @@ from pytensor.tensor.rewriting.blas import blas_optdb
 
 NAME = "merge_rank_k_updates"
 UNIFORM_NAME = "scalar_uniform_bounds"
-MERGE_MAX_INNER = 1024
 
 
 def _constant(variable) -> float | None:
@@ -70,8 +69,10 @@ def merge_rank_k_updates(fgraph, node):
     if x0.type.broadcastable[1] or x.type.broadcastable[1]:
         return None  # outer products: GER does them without packing
     inner = (x0.type.shape[1], x.type.shape[1])
-    if None in inner or sum(inner) > MERGE_MAX_INNER:
-        return None  # long factors: stacking them would copy more than it saves
+    if None in inner:
+        return None
+    if any(dim is not None and sum(inner) >= dim for dim in node.outputs[0].type.shape):
+        return None  # factors as wide as z: stacking them copies more than it saves
     # Stacked as rows then transposed, the factor keeps x0's usual layout (x' of a batch).
     left = pt.join(0, x0.T, x.T).T
     return [gemm_no_inplace(z0, alpha0, left, pt.join(0, y0, y), beta0)]
