@@ -26,6 +26,23 @@ def batch_indices(n_batches: int) -> list[np.ndarray]:
     return [np.asarray(i, dtype=np.int64) for i in range(n_batches)]
 
 
+def step_mode():
+    """The mode a training step is compiled in: PyTensor's default, and with its virtual
+    machine (the C and Python linkers) told to keep each intermediate result's memory from one
+    call to the next (``allow_gc=False``) unless the user set ``allow_gc``. A step is called
+    thousands of times with the same shapes, and a multi-megabyte array allocated afresh at
+    every call costs the system's page faults each time; kept, it is written in place."""
+    from pytensor.compile.mode import get_default_mode
+    from pytensor.link.vm import VMLinker
+
+    from deeptutorial.fastpath import user_has_set
+
+    mode = get_default_mode()
+    if isinstance(mode.linker, VMLinker) and not user_has_set("allow_gc"):
+        mode = mode.clone(link_kwargs={"allow_gc": False})
+    return mode
+
+
 def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, data_y=None,
                  name: str | None = None) -> tuple[Callable[[np.ndarray], object], float]:
     """``(step, seconds)``: ``step(index)`` computes ``outputs`` on minibatch ``index`` of the
@@ -33,7 +50,8 @@ def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, dat
     applies ``updates``; ``seconds`` is the time PyTensor took to compile it.
 
     The minibatches are cut by ``data.minibatch`` in ``givens``, as the tutorial did, so the
-    data stay in shared variables and the batch size is a static shape of the graph.
+    data stay in shared variables and the batch size is a static shape of the graph. The
+    step is compiled in ``step_mode()``.
     """
     import pytensor
     import pytensor.tensor as pt
@@ -46,7 +64,7 @@ def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, dat
         givens[y] = minibatch(data_y, index, batch_size)
     start = time.perf_counter()
     step = pytensor.function([index], outputs, updates=updates, givens=givens,
-                             rebuild_strict=False, name=name)
+                             rebuild_strict=False, name=name, mode=step_mode())
     return step, time.perf_counter() - start
 
 

@@ -267,3 +267,26 @@ def test_a_pytensor_without_an_internal_turns_the_fast_path_off_in_one_line():
     assert done.stdout.split() == ["False", "auto"]
     warning = [line for line in done.stderr.splitlines() if "deeptutorial" in line]
     assert len(warning) == 1 and "fast path off" in warning[0] and "CGer" in warning[0]
+
+
+STEP_KEEPS = ("import numpy as np, pytensor, pytensor.tensor as pt, deeptutorial; "
+              "from deeptutorial.training import compile_step; "
+              "x = pt.matrix('x'); w = pytensor.shared(np.ones(3), name='w'); "
+              "cost = pt.sum(pt.dot(x, w)); "
+              "step, _ = compile_step(cost, [(w, w - 0.1 * pytensor.grad(cost, w))], x, "
+              "pytensor.shared(np.ones((4, 3))), 2); "
+              "print(step.maker.linker.allow_gc, round(float(step(np.asarray(0))), 9), "
+              "round(float(step(np.asarray(1))), 9))")
+
+
+def test_a_training_step_keeps_its_buffers_unless_the_user_says():
+    """``compile_step`` keeps a step's intermediate arrays between calls (no fresh allocation
+    at every step); the steps compute the same; ``allow_gc`` set by the user wins."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
+    kept = subprocess.run([sys.executable, "-c", STEP_KEEPS], env=env, capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert kept == ["False", "6.0", "4.8"]  # x W with W = 1, then W = 1 - 0.1 * 2
+    env["PYTENSOR_FLAGS"] = "allow_gc=True"
+    chosen = subprocess.run([sys.executable, "-c", STEP_KEEPS], env=env, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert chosen == ["True", "6.0", "4.8"]
