@@ -45,8 +45,9 @@ def compiled(inputs, outputs, threaded: bool, updates=None):
     return fn, [node.op for node in fn.maker.fgraph.toposort()]
 
 
-# (rows, inner, columns): split by rows, by columns, rank-40 update, too small to split
-SHAPES = [(20, 784, 500), (500, 784, 20), (300, 40, 900), (3, 5, 7)]
+# (rows, inner, columns): split by rows, by columns, rank-40 update, too small to split, a
+# small result of a long sum (split along the sum)
+SHAPES = [(20, 784, 500), (500, 784, 20), (300, 40, 900), (3, 5, 7), (32, 20000, 24)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

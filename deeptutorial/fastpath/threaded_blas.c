@@ -11,9 +11,12 @@
  * thread), so OpenMP's threads are the only ones and never wait for another pool's.
  *
  * The output is cut along one side; each block reads its own part of one operand and all of
- * the other. Every output element is the same sum, but OpenBLAS groups its terms by its own
- * blocking, which depends on the size of each call: the last bits can differ from one whole
- * call's. Everything is column-major, as in Fortran BLAS.
+ * the other. A GEMM whose result is too small to cut but whose sum is long (a convolution
+ * kernel's gradient: 32 x 32, summed over every pixel of a batch) is cut along the sum
+ * instead: each thread multiplies its stretch of both operands, and the partial results are
+ * added. Every output element is the same sum, but OpenBLAS groups its terms by its own
+ * blocking, which depends on the size of each call, and a cut sum adds its pieces last: the
+ * last bits can differ from one whole call's. Everything is column-major, as in Fortran BLAS.
  */
 
 #ifndef DT_THREADS
@@ -24,12 +27,28 @@
 /* Fewest multiply-adds for a split at all, that of a 512 x 512 matrix-vector product: smaller
  * calls are left whole (a round figure, not tuned). */
 #define DT_MIN_MULADDS 262144.0
+/* Shortest stretch of a sum a thread gets when a GEMM is cut along its sum (a round figure). */
+#define DT_MIN_SUM_BLOCK 4096
 
 static inline int dt_threads(int len, double muladds)
 {
     int threads = DT_THREADS;
     if (threads > len / DT_MIN_BLOCK)
         threads = len / DT_MIN_BLOCK;
+    if (muladds < DT_MIN_MULADDS || omp_in_parallel())
+        threads = 1;
+    return threads;
+}
+
+/* Threads for a GEMM cut along its sum of length k: only when its result is too small to
+ * cut (fewer than two blocks along its longer side). */
+static inline int dt_sum_threads(int len, int k, double muladds)
+{
+    int threads = DT_THREADS;
+    if (len >= 2 * DT_MIN_BLOCK)
+        return 1;
+    if (threads > k / DT_MIN_SUM_BLOCK)
+        threads = k / DT_MIN_SUM_BLOCK;
     if (muladds < DT_MIN_MULADDS || omp_in_parallel())
         threads = 1;
     return threads;
@@ -68,6 +87,37 @@ static inline int dt_notrans(const char *trans) { return *trans == 'N' || *trans
     {                                                                                          \
         BLAS(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                            \
     }                                                                                          \
+    /* The product cut along its sum: thread 0 writes its piece into C (with beta), the others \
+     * into scratch blocks added to C after. 0 if the scratch could not be had. */             \
+    static inline int NAME##_cut_sum(                                                          \
+        char *ta, char *tb, const int *m, const int *n, const int *k, const T *alpha,          \
+        const T *a, const int *lda, const T *b, const int *ldb, const T *beta, T *c,           \
+        const int *ldc, int threads)                                                           \
+    {                                                                                          \
+        long long cells = (long long)*m * *n;                                                  \
+        T *scratch = (T *)malloc(sizeof(T) * cells * (threads - 1));                           \
+        T zero = 0;                                                                            \
+        int used = 1;                                                                          \
+        if (scratch == NULL)                                                                   \
+            return 0;                                                                          \
+        DT_FOR_BLOCKS(*k, threads, {                                                           \
+            const T *a_t = dt_notrans(ta) ? a + (long long)start * *lda : a + start;           \
+            const T *b_t = dt_notrans(tb) ? b + start : b + (long long)start * *ldb;           \
+            if (t_ == 0) {                                                                     \
+                NAME##_blas(ta, tb, m, n, &size, alpha, a_t, lda, b_t, ldb, beta, c, ldc);     \
+            } else {                                                                           \
+                NAME##_blas(ta, tb, m, n, &size, alpha, a_t, lda, b_t, ldb, &zero,             \
+                            scratch + cells * (t_ - 1), m);                                    \
+                _Pragma("omp atomic") used += 1;                                               \
+            }                                                                                  \
+        })                                                                                     \
+        for (int p = 0; p < used - 1; p++)                                                     \
+            for (int j = 0; j < *n; j++)                                                       \
+                for (int i = 0; i < *m; i++)                                                   \
+                    c[i + (long long)j * *ldc] += scratch[cells * p + i + (long long)j * *m];  \
+        free(scratch);                                                                         \
+        return 1;                                                                              \
+    }                                                                                          \
     static inline void NAME(                                                                   \
         char *ta, char *tb, const int *m, const int *n, const int *k, const T *alpha,          \
         const T *a, const int *lda, const T *b, const int *ldb, const T *beta, T *c,           \
@@ -75,6 +125,10 @@ static inline int dt_notrans(const char *trans) { return *trans == 'N' || *trans
     {                                                                                          \
         int by_rows = *m >= *n, len = by_rows ? *m : *n;                                       \
         int threads = dt_threads(len, (double)*m * *n * *k);                                   \
+        int sum_threads = dt_sum_threads(len, *k, (double)*m * *n * *k);                       \
+        if (sum_threads > 1 && NAME##_cut_sum(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, \
+                                              ldc, sum_threads))                              \
+            return;                                                                            \
         if (threads <= 1) {                                                                    \
             NAME##_blas(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                 \
             return;                                                                            \

@@ -9,9 +9,10 @@ other waited.
 ``ThreadedCGer`` are PyTensor's ops with their own C code, except that its calls to
 ``sgemm_``, ``sgemv_`` and ``sger_`` (and the ``d`` versions) go to ``threaded_blas.c``,
 which cuts the output into one block per OpenMP thread and makes one single-threaded BLAS
-call per block. Every output element is the same sum; the BLAS groups its terms by its own
-blocking, which depends on each call's size, so the last bits of a result can differ from one
-whole call's (the tests check that the split results are as accurate).
+call per block; a GEMM whose result is too small to cut but whose sum is long (a convolution
+kernel's gradient) has its sum cut instead, and the pieces added. Every output element is the
+same sum; the BLAS groups its terms by its own blocking, which depends on each call's size, so
+the last bits of a result can differ from one whole call's (the tests check that the split results are as accurate).
 
 ``use_threaded_blas`` swaps them in after PyTensor's BLAS and in-place rewrites. It is
 registered by ``deeptutorial.fastpath.enable`` only when the BLAS it linked runs on one
@@ -30,7 +31,7 @@ from pytensor.tensor.blas_c import CGemv, CGer
 
 NAME = "use_threaded_blas"
 C_SOURCE = Path(__file__).with_name("threaded_blas.c")
-VERSION = 3  # bump when threaded_blas.c changes
+VERSION = 4  # bump when threaded_blas.c changes
 threads = 1  # set by register()
 
 
