@@ -134,14 +134,18 @@ def conv2d(x, kernel, stride: int = 1, padding: str = "valid"):
     # n * grid_h * grid_w, PyTensor 3.0.7 folded 30 * 30 in the constants' int8 type, and the
     # compiled graph sized a buffer for -124 * n rows.)
     m = n * np.int64(grid_h * grid_w)
+    if s == 1:
+        phases = padded.reshape((1, -1, c))
+    else:  # one transposing copy puts each phase's pixels together, phase after phase
+        blocks = padded.reshape((n + 1, grid_h, s, grid_w, s, c))
+        phases = blocks.dimshuffle(2, 4, 0, 1, 3, 5).reshape((s * s, -1, c))
     products = []
     for p in range(s):
         for q in range(s):
             taps = [(i, j) for i in range(p, kh, s) for j in range(q, kw, s)]
             if not taps:
                 continue
-            phase = padded if s == 1 else padded[:, p::s, q::s, :]
-            rows = phase.reshape((-1, c))
+            rows = phases[p * s + q]
             ranges = [rows[o:o + m] for o in ((i // s) * grid_w + j // s for i, j in taps)]
             weights = [kernel[i, j] for i, j in taps]
             if c < GATHER_BELOW_CHANNELS:  # few channels: one product over gathered patches
