@@ -118,6 +118,34 @@ def conv2d(x, kernel, stride: int = 1, padding: str = "valid"):
     docstring). The kernel's shape must be static (a shared variable's is), and so must
     ``x``'s height, width and channels.
     """
+    grid, out_h, out_w = _conv2d_on_grid(x, kernel, stride, padding)
+    return pt.specify_shape(grid[:, :out_h, :out_w, :], (None, out_h, out_w, grid.type.shape[3]))
+
+
+def conv2d_max_pool(x, kernel, size: int = 2, padding: str = "same"):
+    """``max_pool(conv2d(x, kernel, 1, padding), size)``, pooled before the cut.
+
+    ``conv2d`` computes its outputs on the padded grid and cuts the rows and columns that fall
+    on the padding away; the gradient of that cut scatters into a zero grid as large as the
+    output. Here the grid is pooled first (its blocks line up with the output's, which starts
+    at the grid's corner) and the much smaller pooled result is cut. The output's height and
+    width must be multiples of ``size``.
+    """
+    size = _check_stride(size)
+    grid, out_h, out_w = _conv2d_on_grid(x, kernel, 1, padding)
+    if out_h % size or out_w % size:
+        raise ValueError(f"pool size {size} does not divide the convolution's {out_h} x "
+                         f"{out_w} output")
+    _, grid_h, grid_w, c_out = grid.type.shape
+    rows, cols = grid_h // size * size, grid_w // size * size  # whole blocks, the output in them
+    pooled = max_pool(grid[:, :rows, :cols, :], size)
+    return pt.specify_shape(pooled[:, :out_h // size, :out_w // size, :],
+                            (None, out_h // size, out_w // size, c_out))
+
+
+def _conv2d_on_grid(x, kernel, stride: int, padding: str):
+    """``conv2d``'s outputs on its padded grid, (N, grid_h, grid_w, F), the output being the
+    top-left (out_h, out_w) corner; and out_h, out_w."""
     x, kernel, (kh, kw, c_in, c_out), (h, w, c), s = _operands(x, kernel, stride)
     if c != c_in:
         raise ValueError(f"the input has {c} channels, the kernel expects {c_in}")
@@ -158,8 +186,8 @@ def conv2d(x, kernel, stride: int = 1, padding: str = "valid"):
                              for t, o in enumerate(starts)]
             else:  # many: one product per kernel position, no copy of the input
                 products += [pt.dot(r, k) for r, k in zip(ranges, weights)]
-    out = sum(products).reshape((n, grid_h, grid_w, c_out))[:, :out_h, :out_w, :]
-    return pt.specify_shape(out, (None, out_h, out_w, c_out))
+    grid = sum(products).reshape((n, grid_h, grid_w, c_out))
+    return pt.specify_shape(grid, (None, grid_h, grid_w, c_out)), out_h, out_w
 
 
 def conv2d_transpose(y, kernel, stride: int = 1, padding: str = "valid",

@@ -14,7 +14,7 @@ from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.autoencoder import Autoencoder
 from deeptutorial.checks import check_choice, check_non_negative, check_positive
-from deeptutorial.conv import conv2d, conv2d_transpose, max_pool, upsample_nearest
+from deeptutorial.conv import conv2d, conv2d_max_pool, conv2d_transpose, upsample_nearest
 from deeptutorial.layers import LogisticRegression
 from deeptutorial.losses import mean_pixel_cross_entropy, mse
 from deeptutorial.nn import glorot_uniform_kernel, he_normal, relu, shared_floatX, zeros_shared
@@ -25,10 +25,11 @@ UPSAMPLING = ("transpose", "nearest")
 
 def conv_relu_pool(h, W, b):
     """``max_pool(relu(conv2d(h, W, 'same') + b))``, the encoders' block, computed as
-    ``relu(max_pool(conv2d(h, W, 'same')) + b)``: adding a per-channel bias and the ReLU are
-    increasing functions, so the maximum of a block can be taken first, and the bias and
-    the ReLU then touch a quarter of the values (the gradient too)."""
-    return relu(max_pool(conv2d(h, W, padding="same")) + b)
+    ``relu(conv2d_max_pool(h, W) + b)``: adding a per-channel bias and the ReLU are increasing
+    functions, so the maximum of a block can be taken first, and the bias and the ReLU then
+    touch a quarter of the values (the gradient too); ``conv2d_max_pool`` pools the
+    convolution's padded output before cutting it to size."""
+    return relu(conv2d_max_pool(h, W, padding="same") + b)
 
 
 def as_images(x, side: int, channels: int = 1):

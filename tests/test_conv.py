@@ -5,7 +5,8 @@ import pytest
 from scipy.signal import correlate
 
 from deeptutorial import conv
-from deeptutorial.conv import conv2d, conv2d_transpose, max_pool, output_size, upsample_nearest
+from deeptutorial.conv import (conv2d, conv2d_max_pool, conv2d_transpose, max_pool, output_size,
+                              upsample_nearest)
 from deeptutorial.conv_autoencoder import ConvAutoencoder, ConvClassifier, PoolingConvAutoencoder
 
 from test_dA import numeric_grad
@@ -108,6 +109,28 @@ def test_gradients_match_finite_differences(float64):
         np.testing.assert_allclose(symbolic, numeric_grad(f_cost, value), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("x_shape, k_shape, size, padding", [
+    ((2, 8, 6, 1), (3, 3, 1, 4), 2, "same"), ((2, 6, 6, 9), (3, 3, 9, 3), 3, "same"),
+    ((1, 9, 7, 2), (2, 4, 2, 2), 2, "valid"), ((2, 4, 4, 9), (3, 3, 9, 1), 2, "same")])
+def test_pooling_on_the_grid_is_pooling_the_convolution(float64, construction, x_shape, k_shape,
+                                                         size, padding):
+    """conv2d_max_pool pools the padded output grid before cutting it: the same values and
+    gradients as pooling conv2d's output."""
+    rng = np.random.default_rng(4)
+    x = pt.tensor4("x", shape=(None, *x_shape[1:]))
+    kernel = pytensor.shared(rng.normal(size=k_shape))
+    fused = conv2d_max_pool(x, kernel, size, padding)
+    plain = max_pool(conv2d(x, kernel, 1, padding), size)
+    assert fused.type.shape == plain.type.shape
+    weights = rng.normal(size=(x_shape[0], *plain.type.shape[1:]))
+    grads = [pytensor.grad(pt.sum(out * weights), [x, kernel]) for out in (fused, plain)]
+    fn = pytensor.function([x], [fused, plain, *grads[0], *grads[1]], mode="FAST_COMPILE")
+    a, b, dxa, dka, dxb, dkb = fn(rng.normal(size=x_shape))
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(dxa, dxb, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dka, dkb, rtol=1e-12, atol=1e-12)
+
+
 def test_max_pool_and_upsampling_values(float64):
     x = pt.tensor4("x", shape=(None, 4, 4, 2))
     xv = np.arange(32.0).reshape(1, 4, 4, 2)
@@ -126,6 +149,7 @@ def test_max_pool_and_upsampling_values(float64):
     (lambda x, k: conv2d(x, k(3, 3, 1, 2), padding="full"), "'full'"),
     (lambda x, k: max_pool(x, 3), "pool size 3"),
     (lambda x, k: max_pool(x, 0), "0"),
+    (lambda x, k: conv2d_max_pool(x, k(3, 3, 1, 2), 3), "pool size 3"),
     (lambda x, k: conv2d_transpose(conv2d(x, k(3, 3, 1, 2), stride=2, padding="same"),
                                    k(3, 3, 1, 2), stride=2, padding="same",
                                    output_shape=(7, 4)), "a height of 7"),
