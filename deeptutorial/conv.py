@@ -23,10 +23,11 @@ hanging over the right or bottom edge) are cut off at the end. With few input ch
 small copy that turns many thin products into one. With few output channels the order turns
 round: one product of the whole padded matrix with all ``k * k`` kernel slices side by side,
 then a sum of the ``k * k`` shifted row ranges of its columns. (Shifting first, each input
-gradient of a one-channel output would be an outer product as large as the input.) A stride ``s`` splits the padded input into
-``s * s`` phases (every ``s``-th row and column, from each offset), each of which sees only
-the kernel positions of its offset, with stride 1. (Like the networks' layers, it computes a
-cross-correlation: the kernel is not flipped.)
+gradient of a one-channel output would be an outer product as large as the input.) A stride
+``s`` splits the padded input into ``s * s`` phases (every ``s``-th row and column, from each
+offset), gathered by one transposing copy; each phase sees only the kernel positions of its
+offset, with stride 1. (Like the networks' layers, it computes a cross-correlation: the
+kernel is not flipped.)
 
 **Padding.** ``"valid"`` uses only positions where the kernel fits inside the input:
 ``out = (in - k) // s + 1``. ``"same"`` pads so that ``out = ceil(in / s)``, with the extra

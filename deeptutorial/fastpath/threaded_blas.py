@@ -12,7 +12,8 @@ which cuts the output into one block per OpenMP thread and makes one single-thre
 call per block; a GEMM whose result is too small to cut but whose sum is long (a convolution
 kernel's gradient) has its sum cut instead, and the pieces added. Every output element is the
 same sum; the BLAS groups its terms by its own blocking, which depends on each call's size, so
-the last bits of a result can differ from one whole call's (the tests check that the split results are as accurate).
+the last bits of a result can differ from one whole call's (the tests check that the split
+results are as accurate).
 
 ``use_threaded_blas`` swaps them in after PyTensor's BLAS and in-place rewrites. It is
 registered by ``deeptutorial.fastpath.enable`` only when the BLAS it linked runs on one
