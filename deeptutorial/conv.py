@@ -221,16 +221,21 @@ def conv2d_transpose(y, kernel, stride: int = 1, padding: str = "valid",
 def max_pool(x, size: int = 2):
     """The maximum of each ``size x size`` block of ``x`` (N, H, W, C): (N, H/size, W/size, C).
 
-    A reshape that splits each spatial axis into blocks, then a maximum over the block axes;
-    its gradient flows to the maximum of each block. ``size`` must divide H and W."""
+    Two maxima over reshapes: of each ``size`` consecutive rows, then of each ``size``
+    consecutive columns of the result, each a reduction over a middle axis between contiguous
+    ones (one reduction over both block axes of a 6-D reshape measured slower). The gradient
+    flows to the maximum of each block. ``size`` must divide H and W."""
     size = _check_stride(size)
     x = _stated(x)
     _, h, w, c = x.type.shape
     h, w, c = _static((h, w, c), "the input's height, width and channels")
     if h % size or w % size:
         raise ValueError(f"pool size {size} does not divide the input's {h} x {w} pixels")
-    blocks = x.reshape((x.shape[0], h // size, size, w // size, size, c))
-    return pt.specify_shape(pt.max(blocks, axis=(2, 4)), (None, h // size, w // size, c))
+    n = x.shape[0]
+    rows = pt.max(x.reshape((n * (h // size), size, w * c)), axis=1)
+    blocks = pt.max(rows.reshape((n * (h // size) * (w // size), size, c)), axis=1)
+    return pt.specify_shape(blocks.reshape((n, h // size, w // size, c)),
+                            (None, h // size, w // size, c))
 
 
 def upsample_nearest(x, factor: int = 2):
