@@ -175,18 +175,17 @@ def _conv2d_on_grid(x, kernel, stride: int, padding: str):
             if not taps:
                 continue
             rows = phases[p * s + q]
-            ranges = [rows[o:o + m] for o in ((i // s) * grid_w + j // s for i, j in taps)]
+            starts = [(i // s) * grid_w + j // s for i, j in taps]
             weights = [kernel[i, j] for i, j in taps]
             if c < GATHER_BELOW_CHANNELS:  # few channels: one product over gathered patches
-                products.append(pt.dot(pt.concatenate(ranges, axis=1),
+                products.append(pt.dot(pt.concatenate([rows[o:o + m] for o in starts], axis=1),
                                        pt.concatenate(weights, axis=0)))
             elif c_out < MULTIPLY_FIRST_BELOW_OUTPUTS:  # few outputs: multiply, then shift
                 every = pt.dot(rows, pt.concatenate(weights, axis=1))
-                starts = ((i // s) * grid_w + j // s for i, j in taps)
                 products += [every[o:o + m, t * c_out:(t + 1) * c_out]
                              for t, o in enumerate(starts)]
             else:  # many: one product per kernel position, no copy of the input
-                products += [pt.dot(r, k) for r, k in zip(ranges, weights)]
+                products += [pt.dot(rows[o:o + m], k) for o, k in zip(starts, weights)]
     grid = sum(products).reshape((n, grid_h, grid_w, c_out))
     return pt.specify_shape(grid, (None, grid_h, grid_w, c_out)), out_h, out_w
 

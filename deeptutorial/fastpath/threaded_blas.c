@@ -88,30 +88,28 @@ static inline int dt_notrans(const char *trans) { return *trans == 'N' || *trans
         BLAS(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                            \
     }                                                                                          \
     /* The product cut along its sum: thread 0 writes its piece into C (with beta), the others \
-     * into scratch blocks added to C after. 0 if the scratch could not be had. */             \
+     * into zeroed scratch blocks (one that a thread leaves unwritten adds nothing), which are \
+     * added to C after. 0 if the scratch could not be had. */                                 \
     static inline int NAME##_cut_sum(                                                          \
         char *ta, char *tb, const int *m, const int *n, const int *k, const T *alpha,          \
         const T *a, const int *lda, const T *b, const int *ldb, const T *beta, T *c,           \
         const int *ldc, int threads)                                                           \
     {                                                                                          \
         long long cells = (long long)*m * *n;                                                  \
-        T *scratch = (T *)malloc(sizeof(T) * cells * (threads - 1));                           \
+        T *scratch = (T *)calloc(cells * (threads - 1), sizeof(T));                            \
         T zero = 0;                                                                            \
-        int used = 1;                                                                          \
         if (scratch == NULL)                                                                   \
             return 0;                                                                          \
         DT_FOR_BLOCKS(*k, threads, {                                                           \
             const T *a_t = dt_notrans(ta) ? a + (long long)start * *lda : a + start;           \
             const T *b_t = dt_notrans(tb) ? b + start : b + (long long)start * *ldb;           \
-            if (t_ == 0) {                                                                     \
+            if (t_ == 0)                                                                       \
                 NAME##_blas(ta, tb, m, n, &size, alpha, a_t, lda, b_t, ldb, beta, c, ldc);     \
-            } else {                                                                           \
+            else                                                                               \
                 NAME##_blas(ta, tb, m, n, &size, alpha, a_t, lda, b_t, ldb, &zero,             \
                             scratch + cells * (t_ - 1), m);                                    \
-                _Pragma("omp atomic") used += 1;                                               \
-            }                                                                                  \
         })                                                                                     \
-        for (int p = 0; p < used - 1; p++)                                                     \
+        for (int p = 0; p < threads - 1; p++)                                                  \
             for (int j = 0; j < *n; j++)                                                       \
                 for (int i = 0; i < *m; i++)                                                   \
                     c[i + (long long)j * *ldc] += scratch[cells * p + i + (long long)j * *m];  \

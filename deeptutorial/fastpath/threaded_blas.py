@@ -32,7 +32,7 @@ from pytensor.tensor.blas_c import CGemv, CGer
 
 NAME = "use_threaded_blas"
 C_SOURCE = Path(__file__).with_name("threaded_blas.c")
-VERSION = 4  # bump when threaded_blas.c changes
+VERSION = 5  # bump when threaded_blas.c changes
 threads = 1  # set by register()
 
 
