@@ -274,6 +274,12 @@ PUBLISHED_PARZEN = [("DBN (Hinton et al., 2006)", 138, 2, None),
                      "adversarial_autoencoder.py")]
 
 
+def _parzen_cells(score: dict) -> str:
+    return (f"{score['parzen_log_likelihood_nats']:.0f} ± "
+            f"{score['parzen_standard_error_nats']:.1f} | {score['parzen_sigma']:.3f} | "
+            f"{score['parzen_n_samples']:,}")
+
+
 def write_parzen_table() -> None:
     """docs/_generated/parzen_table.md: every recorded generator's Parzen-window estimate
     beside the published figures, and how far each is from the figure of its kind."""
@@ -283,13 +289,19 @@ def write_parzen_table() -> None:
         results = json.loads(results_file.read_text())
         if "parzen_log_likelihood_nats" not in results:
             continue
+        if results["script"] == "parzen_reference.py":  # real digits, no generator
+            for score in results["scores"]:
+                blur = (f", blurred by {score['blur_pixels']:g} pixel"
+                        f"{'' if score['blur_pixels'] == 1 else 's'}"
+                        if score["blur_pixels"] else "")
+                rows.append(f"| real training digits{blur} (`{results_file.parent.name}`) | "
+                            + _parzen_cells(score) + " |")
+            continue
         value = results["parzen_log_likelihood_nats"]
         compared = published.get(results["script"])
         against = (f"{value / compared[1]:.0%} of {compared[1]}" if compared else "")
         rows.append(f"| `{results_file.parent.name}` (`{results['script']}`) | "
-                    f"{value:.0f} ± {results['parzen_standard_error_nats']:.1f} | "
-                    f"{results['parzen_sigma']:.3f} | {results['parzen_n_samples']:,} | "
-                    f"{against} |")
+                    f"{_parzen_cells(results)} | {against} |")
     lines = ["| generator | Parzen log-likelihood (nats) | sigma | samples | against the "
              "published figure of its kind |", "|---|---|---|---|---|"]
     lines += rows or ["| (no generator recorded yet) | | | | |"]

@@ -1,9 +1,15 @@
+import importlib.util
+import json
+
 import numpy as np
 import pytest
 from scipy.special import logsumexp
 
 from deeptutorial.evaluation import choose_sigma, parzen_evaluation, parzen_log_likelihood, \
     parzen_log_likelihoods
+
+from conftest import REPO
+from test_scripts import assert_one_line_error, run
 
 
 def direct(samples, test, sigma):
@@ -59,3 +65,43 @@ def test_the_evaluation_reports_the_validation_choice_and_the_test_mean():
         expected.std(ddof=1) / np.sqrt(50), rel=1e-9)
     edge = parzen_evaluation(samples, valid, test, sigmas=(0.01, 0.02))
     assert edge["parzen_sigma"] == 0.02 and edge["parzen_sigma_at_edge"]
+
+
+def load_reference_script():
+    spec = importlib.util.spec_from_file_location("parzen_reference",
+                                                  REPO / "scripts" / "parzen_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_reference_blur_keeps_shape_and_ink_and_zero_is_no_blur():
+    """(Broken by blurring across the example axis too: each digit takes ink from the next.)"""
+    blurred = load_reference_script().blurred
+    rng = np.random.default_rng(4)
+    images = np.zeros((3, 64))
+    images[:, 27] = rng.uniform(0.5, 1, size=3)  # one lit pixel, away from the border
+    assert blurred(images, 0.0, (8, 8)) is images
+    out = blurred(images, 1.0, (8, 8))
+    assert out.shape == images.shape
+    np.testing.assert_allclose(out.sum(axis=1), images.sum(axis=1), rtol=1e-3)
+    assert out[:, 27].max() < images[:, 27].min() and (out > 0).sum(axis=1).min() > 9
+
+
+def test_reference_script_on_the_sample(tmp_path):
+    """Real digits, then blurred ones, scored by the generators' estimator."""
+    proc = run("parzen_reference.py", "--dataset", "sample", "--n-samples", 400, "--blur", 0,
+               1.5, "--output-folder", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    plain, blurred = results["scores"]
+    assert (plain["blur_pixels"], blurred["blur_pixels"]) == (0, 1.5)
+    assert plain["parzen_n_samples"] == 400
+    assert results["parzen_log_likelihood_nats"] == plain["parzen_log_likelihood_nats"]
+    assert plain["parzen_log_likelihood_nats"] != blurred["parzen_log_likelihood_nats"]
+    assert (tmp_path / results["samples_image"]).stat().st_size > 0
+
+
+def test_reference_script_refuses_more_samples_than_digits(tmp_path):
+    assert_one_line_error(run("parzen_reference.py", "--dataset", "sample", "--n-samples",
+                              "100000", "--output-folder", tmp_path), "--n-samples")
