@@ -7,7 +7,9 @@ trains a linear, tied-weight autoencoder whose code keeps only the k largest of 
 then trains the tutorials' logistic regression on the codes of the frozen encoder (alpha * k
 units kept); writes ``k_sparse_filters.png`` and ``results.json`` (the test reconstruction
 error, and the classifier's test error at its best validation epoch) into ``--output-folder``.
-``--revive-dead`` restarts, after each epoch, the units that no training example selected.
+The encoder sees each digit's difference from the training digits' mean (``--no-centering``:
+the raw pixels); ``--revive-dead`` restarts, after each epoch, the units that no training
+example selected.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def flags() -> argparse.ArgumentParser:
                         help="the decoder's output units")
     parser.add_argument("--alpha", type=positive_int, default=3,
                         help="the classifier sees the codes with alpha * k units kept")
+    parser.add_argument("--no-centering", action="store_true",
+                        help="feed the encoder raw pixels, not their difference from the "
+                             "training digits' mean")
     parser.add_argument("--revive-dead", action="store_true",
                         help="after each epoch, restart the units no example selected in it")
     parser.add_argument("--classifier-epochs", type=positive_int, default=30,
@@ -92,7 +97,9 @@ def main(argv: list[str] | None = None) -> dict:
     train_x = datasets[0][0]
     model = KSparseAutoencoder(np.random.RandomState(args.seed),
                                n_visible=train_x.get_value(borrow=True).shape[1],
-                               n_hidden=args.n_hidden, k=k_schedule(0, args), output=args.output)
+                               n_hidden=args.n_hidden, k=k_schedule(0, args), output=args.output,
+                               input_mean=None if args.no_centering
+                               else train_x.get_value(borrow=True).mean(axis=0))
     cost, _ = model.training_cost()
     counting = model.selection_count_update() if args.revive_dead else []
     step, compile_seconds = compile_step(cost, adam(cost, model.params, args.learning_rate)

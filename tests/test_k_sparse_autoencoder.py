@@ -55,6 +55,48 @@ def test_training_lowers_the_reconstruction_error_on_real_digits(float32):
     assert np.mean(costs[-20:]) < 0.5 * np.mean(costs[:5])
 
 
+def test_a_centred_model_is_the_model_of_centred_data(float64):
+    """(Broken by centring the encoder but starting the decoder's bias at zero: the
+    reconstructions differ by the mean.)"""
+    rng = np.random.RandomState(0)
+    x_value, mean = rng.uniform(size=(4, 6)), rng.uniform(size=6)
+    centred = KSparseAutoencoder(np.random.RandomState(1), n_visible=6, n_hidden=5, k=2,
+                                 input_mean=mean)
+    plain = KSparseAutoencoder(np.random.RandomState(1), n_visible=6, n_hidden=5, k=2)
+    x = pt.matrix("x")
+    for fn, shift in ((lambda m: m.encode(x), 0), (lambda m: m.reconstruct(x), mean)):
+        np.testing.assert_allclose(pytensor.function([x], fn(centred))(x_value),
+                                   pytensor.function([x], fn(plain))(x_value - mean) + shift)
+    cost, _ = centred.training_cost()
+    assert_gradients_match(cost, centred.params, {centred.x: x_value})
+
+
+def test_centring_keeps_the_units_alive(float32):
+    """Uncentred, the mean digit's projection decides the competition and about half the
+    units never win; centred, nearly all do."""
+    train_x = load_data("sample")[0][0]
+    digits = train_x.get_value()
+    index = pt.lscalar("index")
+    alive = {}
+    for mean in (None, digits.mean(axis=0)):
+        model = KSparseAutoencoder(np.random.RandomState(1), n_hidden=200, k=10,
+                                   input_mean=mean)
+        cost, _ = model.training_cost()
+        step = pytensor.function([index], cost, updates=adam(cost, model.params, 0.003),
+                                 givens={model.x: train_x[index * 50:(index + 1) * 50]})
+        for i in range(300):
+            step(i % 50)
+        codes = pytensor.function([model.x], model.encode(model.x))(digits)
+        alive[mean is not None] = int(np.sum(np.any(codes != 0, axis=0)))
+    assert alive[True] > 0.9 * 200 and alive[False] < 0.7 * 200, alive
+
+
+def test_an_input_mean_of_the_wrong_size_is_named():
+    with pytest.raises(ValueError, match="input_mean"):
+        KSparseAutoencoder(np.random.RandomState(0), n_visible=6, n_hidden=5, k=2,
+                           input_mean=np.zeros(5))
+
+
 @pytest.mark.parametrize("k", [0, 101, 2.5, True])
 def test_k_outside_the_hidden_units_is_named(k):
     with pytest.raises(ValueError, match=f"got {k!r}"):
