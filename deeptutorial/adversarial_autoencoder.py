@@ -130,13 +130,15 @@ class AdversarialAutoencoder(Autoencoder):
         return {"cost": reconstruction, "reconstruction": reconstruction,
                 "discriminator": discriminator, "generator": generator}, rng_updates
 
-    def phases(self, x=None, learning_rate: float = 1e-3,
-               discriminator_learning_rate: float = 2e-4) -> dict[str, tuple]:
+    def phases(self, x=None, learning_rate: float | pt.TensorVariable = 1e-3,
+               discriminator_learning_rate: float | pt.TensorVariable = 2e-4
+               ) -> dict[str, tuple]:
         """The three phases as ``{name: (cost, updates)}``, in training order, each updating
         only its own parameters with an Adam of its own: reconstruction (encoder and decoder)
         and generation (encoder) at ``learning_rate``, discrimination (discriminator) at
         ``discriminator_learning_rate``; the two adversarial phases with ``beta1 = 0.5``, as
-        GANs are commonly trained. Only the discrimination phase draws from the prior.
+        GANs are commonly trained. Only the discrimination phase draws from the prior. A step
+        size may be a shared variable, which a schedule can then lower between epochs.
 
         The encoder answers to two phases that pull apart: reconstruction spreads the codes
         out, generation draws them into the prior. Adam moves each parameter by about its

@@ -225,14 +225,11 @@ def k_sparse_section(results: dict) -> str:
             + k_sparse_figures(results))
 
 
-def k_sparse_revived_section(results: dict) -> str:
-    """The k-sparse run with dead units restarted: its filters and figures."""
-    return ("![k-sparse filters, dead units restarted]"
-            "(../results/k_sparse_autoencoder_revived/k_sparse_filters.png)\n\n"
-            + k_sparse_figures(results) + f"\n\nUnits restarted over the run: "
-            f"{sum(results['units_revived'])} (after each epoch but the last, "
-            f"{results['units_revived'][0]} after the first, {results['units_revived'][-1]} "
-            f"before the last).")
+def k_sparse_uncentred_section(results: dict) -> str:
+    """The k-sparse run on raw pixels: its filters and figures."""
+    return ("![k-sparse filters, raw pixels]"
+            "(../results/k_sparse_autoencoder_uncentred/k_sparse_filters.png)\n\n"
+            + k_sparse_figures(results))
 
 
 def stacked_conv_section(results: dict) -> str:
@@ -461,8 +458,8 @@ write_record_section("k_sparse_record.md", "k_sparse_autoencoder", "No run of th
 write_record_section("stacked_conv_record.md", "stacked_convolutional_autoencoder", "No run of "
                      "the stacked convolutional autoencoders on full MNIST is recorded yet.",
                      stacked_conv_section)
-write_record_section("k_sparse_revived.md", "k_sparse_autoencoder_revived", "No run with "
-                     "dead units restarted is recorded yet.", k_sparse_revived_section)
+write_record_section("k_sparse_uncentred.md", "k_sparse_autoencoder_uncentred", "No run on "
+                     "raw pixels is recorded yet.", k_sparse_uncentred_section)
 write_dA_trajectory()
 write_SdA_runs()
 write_SdA_spread()

@@ -4,7 +4,8 @@
     python scripts/adversarial_autoencoder.py --prior normal
 
 alternates three compiled functions on every minibatch (reconstruction, discrimination,
-generation), prints each epoch's mean cost of each phase, then writes ``codes.png`` (the test
+generation), prints each epoch's mean cost of each phase (``--decay-epochs``: the step sizes
+fall over the last epochs), then writes ``codes.png`` (the test
 digits' codes coloured by digit, over samples of the prior), ``manifold.png`` (digits decoded
 from a grid over the prior; both in the code's first two dimensions), ``generated.png``,
 ``reconstructions.png`` and ``results.json`` (per-phase costs, the discriminator's final
@@ -25,7 +26,8 @@ from scipy.stats import norm
 
 from deeptutorial.adversarial_autoencoder import PRIORS, AdversarialAutoencoder
 from deeptutorial.cli import add_training_flags, load_datasets, make_parser, new_results, \
-    parse_args, positive_float, positive_int, run_script, training_figures
+    non_negative_int, open_fraction, parse_args, positive_float, positive_int, run_script, \
+    training_figures
 from deeptutorial.evaluation import parzen_evaluation
 from deeptutorial.losses import cross_entropy
 from deeptutorial.plotting import scatter_plot
@@ -51,9 +53,25 @@ def flags() -> argparse.ArgumentParser:
                         help="encoder hidden layers (the decoder mirrors them)")
     parser.add_argument("--discriminator-sizes", type=positive_int, nargs="+",
                         default=[1000, 1000], help="the discriminator's hidden layers")
+    parser.add_argument("--decay-epochs", type=non_negative_int, default=0,
+                        help="the last epochs, over which every phase's step size falls "
+                             "geometrically to --final-lr-fraction of its start (0: constant "
+                             "step sizes)")
+    parser.add_argument("--final-lr-fraction", type=open_fraction, default=0.1,
+                        help="the step sizes in the last epoch, as a fraction of the first's")
     parser.add_argument("--n-parzen-samples", type=positive_int, default=10000,
                         help="generated digits the Parzen window is fitted to")
     return parser
+
+
+def step_size_factor(epoch: int, args) -> float:
+    """The fraction of every starting step size used in ``epoch``: 1, then over the last
+    ``--decay-epochs`` a geometric fall that reaches ``--final-lr-fraction`` in the last."""
+    first_decayed = args.epochs - args.decay_epochs
+    if args.decay_epochs == 0 or epoch < first_decayed:
+        return 1.0
+    steps = min(epoch - first_decayed + 1, args.decay_epochs)  # no further after the last
+    return args.final_lr_fraction ** (steps / args.decay_epochs)
 
 
 def manifold(aae: AdversarialAutoencoder, decode, n: int = 20) -> np.ndarray:
@@ -75,6 +93,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.prior == "mixture" and args.code_size < 2:
         raise ValueError(f"--prior mixture lies in two dimensions: --code-size must be >= 2, "
                          f"got {args.code_size}")
+    if args.decay_epochs > args.epochs:
+        raise ValueError(f"--decay-epochs {args.decay_epochs} is more than the "
+                         f"{args.epochs} --epochs")
     (train_set_x, _), (valid_set_x, _), (test_set_x, test_set_y) = load_datasets(args)
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
     rng = np.random.RandomState(args.seed)
@@ -84,8 +105,13 @@ def main(argv: list[str] | None = None) -> dict:
         numpy_rng=rng, input=x, n_visible=n_visible, hidden_sizes=tuple(args.hidden_sizes),
         code_size=args.code_size, prior=args.prior,
         discriminator_sizes=tuple(args.discriminator_sizes))
-    phases = aae.phases(x, learning_rate=args.learning_rate,
-                        discriminator_learning_rate=args.discriminator_lr)
+    floatX = pytensor.config.floatX
+    # shared, so that the schedule can lower them between epochs without recompiling
+    learning_rate = pytensor.shared(np.asarray(args.learning_rate, floatX), "learning_rate")
+    discriminator_lr = pytensor.shared(np.asarray(args.discriminator_lr, floatX),
+                                       "discriminator_lr")
+    phases = aae.phases(x, learning_rate=learning_rate,
+                        discriminator_learning_rate=discriminator_lr)
     steps, compile_seconds = {}, 0.0
     for name, (cost, updates) in phases.items():
         steps[name], seconds = compile_step(cost, updates, x, train_set_x, args.batch_size,
@@ -101,6 +127,9 @@ def main(argv: list[str] | None = None) -> dict:
         return phase_costs["reconstruction"][-1]
 
     def end_of_epoch(epoch, history):
+        factor = step_size_factor(epoch + 1, args)
+        learning_rate.set_value(np.asarray(args.learning_rate * factor, floatX))
+        discriminator_lr.set_value(np.asarray(args.discriminator_lr * factor, floatX))
         for name, costs in phase_costs.items():
             epoch_costs[name].append(float(np.mean(costs)))
             costs.clear()
@@ -157,7 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
         test_cross_entropy=test_cross_entropy, discriminator_accuracy=float(accuracy),
         epoch_reconstruction_costs=epoch_costs["reconstruction"],
         epoch_discriminator_costs=epoch_costs["discrimination"],
-        epoch_generator_costs=epoch_costs["generation"], **parzen,
+        epoch_generator_costs=epoch_costs["generation"],
+        step_size_factors=[step_size_factor(e, args) for e in range(args.epochs)], **parzen,
         **training_figures(history, compile_seconds))
     for key, (name, pixels) in images.items():
         results[key] = save_image(args.output_folder, name, pixels)

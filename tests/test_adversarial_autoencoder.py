@@ -1,3 +1,4 @@
+import argparse
 import json
 
 import numpy as np
@@ -152,3 +153,35 @@ def test_script_bad_input_is_one_line(tmp_path):
     assert_one_line_error(run("adversarial_autoencoder.py", "--dataset", "sample",
                               "--prior", "mixture", "--code-size", "1", "--output-folder",
                               tmp_path), "--code-size")
+
+
+def test_step_sizes_fall_geometrically_over_the_last_epochs():
+    from test_flags import load
+    factor = load("adversarial_autoencoder.py").step_size_factor
+    args = argparse.Namespace(epochs=10, decay_epochs=4, final_lr_fraction=0.01)
+    factors = [factor(epoch, args) for epoch in range(10)]
+    assert factors[:6] == [1.0] * 6
+    np.testing.assert_allclose(factors[6:], 0.01 ** (np.arange(1, 5) / 4))
+    none = argparse.Namespace(epochs=10, decay_epochs=0, final_lr_fraction=0.01)
+    assert [factor(epoch, none) for epoch in range(10)] == [1.0] * 10
+
+
+def test_script_lowers_the_step_sizes_it_trains_with(tmp_path):
+    """Step sizes that fall to almost nothing after the first epoch freeze the model: the
+    later epochs' costs repeat. (Broken by compiling the phases with the starting step sizes
+    as constants: the costs keep falling.)"""
+    proc = run("adversarial_autoencoder.py", "--dataset", "sample", "--epochs", 3,
+               "--decay-epochs", 2, "--final-lr-fraction", "1e-12", "--hidden-sizes", 32,
+               "--discriminator-sizes", 16, "--n-parzen-samples", 100, "--output-folder",
+               tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    np.testing.assert_allclose(results["step_size_factors"], [1, 1e-6, 1e-12])
+    first, second, third = results["epoch_reconstruction_costs"]
+    assert abs(third - second) < 1e-3 * abs(second - first)
+
+
+def test_script_refuses_more_decay_epochs_than_epochs(tmp_path):
+    assert_one_line_error(run("adversarial_autoencoder.py", "--dataset", "sample", "--epochs",
+                              2, "--decay-epochs", 3, "--output-folder", tmp_path),
+                          "--decay-epochs")
