@@ -53,10 +53,10 @@ def flags() -> argparse.ArgumentParser:
                         help="encoder hidden layers (the decoder mirrors them)")
     parser.add_argument("--discriminator-sizes", type=positive_int, nargs="+",
                         default=[1000, 1000], help="the discriminator's hidden layers")
-    parser.add_argument("--decay-epochs", type=non_negative_int, default=0,
+    parser.add_argument("--decay-epochs", type=non_negative_int, default=None,
                         help="the last epochs, over which every phase's step size falls "
-                             "geometrically to --final-lr-fraction of its start (0: constant "
-                             "step sizes)")
+                             "geometrically to --final-lr-fraction of its start (None: the "
+                             "last half of --epochs; 0: constant step sizes)")
     parser.add_argument("--final-lr-fraction", type=open_fraction, default=0.1,
                         help="the step sizes in the last epoch, as a fraction of the first's")
     parser.add_argument("--n-parzen-samples", type=positive_int, default=10000,
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.prior == "mixture" and args.code_size < 2:
         raise ValueError(f"--prior mixture lies in two dimensions: --code-size must be >= 2, "
                          f"got {args.code_size}")
+    if args.decay_epochs is None:
+        args.decay_epochs = args.epochs // 2
     if args.decay_epochs > args.epochs:
         raise ValueError(f"--decay-epochs {args.decay_epochs} is more than the "
                          f"{args.epochs} --epochs")

@@ -129,6 +129,8 @@ def test_script_on_the_sample(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     costs = results["epoch_reconstruction_costs"]
     assert len(costs) == 3 and costs[-1] < costs[0]
+    assert results["settings"]["decay_epochs"] == 1  # by default the last half
+    assert results["step_size_factors"] == [1, 1, 0.1]
     assert len(results["epoch_discriminator_costs"]) == len(results["epoch_generator_costs"]) == 3
     assert 0 <= results["discriminator_accuracy"] <= 1
     assert results["parzen_n_samples"] == 300 and results["parzen_n_test"] > 0
