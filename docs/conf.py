@@ -56,6 +56,10 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"
 
 
+def _cores(machine: dict) -> str:
+    return f"{machine['cores']} core{'' if machine['cores'] == 1 else 's'}"
+
+
 def headline(record_file: Path, record: dict) -> str | None:
     """``key = value`` of a record's headline figure (a dotted path into its results.json)."""
     key, results_file = record.get("headline"), record_file.parent / "results.json"
@@ -79,10 +83,10 @@ def write_records() -> None:
         name, machine = record_file.parent.name, record["machine"]
         figure = headline(record_file, record)
         rows.append(f"| `{name}` | {record['what']} | `{record['command']}` | "
-                    f"{record['date']} | {machine['cores']} cores, {machine['cpu']} | "
+                    f"{record['date']} | {_cores(machine)}, {machine['cpu']} | "
                     f"{figure or ''} |")
         line = (f"Recorded by `{record['command']}` on {record['date']} "
-                f"({machine['cores']} cores, {machine['cpu']}); record: `docs/results/{name}/`.")
+                f"({_cores(machine)}, {machine['cpu']}); record: `docs/results/{name}/`.")
         if figure:
             line = f"Headline: {figure}. " + line
         (out / f"record_{name}.md").write_text(line + "\n")
@@ -121,7 +125,7 @@ def write_dA_trajectory() -> None:
     minutes = [sum(run["epoch_seconds"]) / 60 for run in runs]
     lines.append("")
     lines.append(f"Recorded by `{record['command']}` on {record['date']} "
-                 f"({record['machine']['cores']} cores, {record['machine']['cpu']}): "
+                 f"({_cores(record['machine'])}, {record['machine']['cpu']}): "
                  + ", ".join(f"{m:.2f} minutes of training at {run['corruption_level']:.0%}"
                              for m, run in zip(minutes, runs))
                  + " (`docs/results/dA_tutorial/`).")
@@ -151,7 +155,7 @@ def write_SdA_runs() -> None:
             f"{results['settings']['batch_size']} | "
             f"{results['finetune_epochs']} | {results['best_validation_error_percent']:.2f}% | "
             f"{results['test_error_percent']:.2f}% | {minutes[0]:.1f} + {minutes[1]:.1f} | "
-            f"{record['machine']['cores']} cores, {record['machine']['cpu']} |")
+            f"{_cores(record['machine'])}, {record['machine']['cpu']} |")
     (DOCS / "_generated" / "SdA_runs.md").write_text("\n".join(lines) + "\n")
 
 
@@ -225,10 +229,9 @@ def k_sparse_section(results: dict) -> str:
             + k_sparse_figures(results))
 
 
-def k_sparse_uncentred_section(results: dict) -> str:
-    """The k-sparse run on raw pixels: its filters and figures."""
-    return ("![k-sparse filters, raw pixels]"
-            "(../results/k_sparse_autoencoder_uncentred/k_sparse_filters.png)\n\n"
+def k_sparse_run_section(results: dict, record: str, what: str) -> str:
+    """Another k-sparse run: its filters and figures."""
+    return (f"![k-sparse filters, {what}](../results/{record}/k_sparse_filters.png)\n\n"
             + k_sparse_figures(results))
 
 
@@ -459,7 +462,13 @@ write_record_section("stacked_conv_record.md", "stacked_convolutional_autoencode
                      "the stacked convolutional autoencoders on full MNIST is recorded yet.",
                      stacked_conv_section)
 write_record_section("k_sparse_uncentred.md", "k_sparse_autoencoder_uncentred", "No run on "
-                     "raw pixels is recorded yet.", k_sparse_uncentred_section)
+                     "raw pixels is recorded yet.",
+                     lambda r: k_sparse_run_section(r, "k_sparse_autoencoder_uncentred",
+                                                    "raw pixels"))
+write_record_section("k_sparse_60_epochs.md", "k_sparse_autoencoder_60_epochs", "No run of 60 "
+                     "epochs is recorded yet.",
+                     lambda r: k_sparse_run_section(r, "k_sparse_autoencoder_60_epochs",
+                                                    "60 epochs"))
 write_dA_trajectory()
 write_SdA_runs()
 write_SdA_spread()
