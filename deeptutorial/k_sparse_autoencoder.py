@@ -43,11 +43,13 @@ class KSparseAutoencoder(TiedAutoencoder):
     carries the projection of the mean digit, which is large and alike for all digits, so the
     same filters win the competition for every digit and the rest never win and never learn;
     centred, units compete on how a digit differs from the average one. (With the linear
-    output this is the same model as one trained on centred data.) ``k`` is a shared variable, so training can start with a large
-    k and lower it (the paper's annealing: with a small k from the start, units that lose early
-    are never selected again and die). To encode for a classifier, the paper keeps ``alpha *
-    k`` units (``encode_for_features``). Units that lose every competition even so can be
-    restarted from training examples (``selection_count_update``, ``revive_dead_units``).
+    output this is the same model as one trained on centred data.)
+
+    ``k`` is a shared variable, so training can start with a large k and lower it (the
+    paper's annealing: with a small k from the start, units that lose early are never
+    selected again and die). To encode for a classifier, the paper keeps ``alpha * k`` units
+    (``encode_for_features``). Units that lose every competition even so can be restarted
+    from training examples (``selection_count_update``, ``revive_dead_units``).
     """
 
     activation = staticmethod(identity)
