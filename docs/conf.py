@@ -295,7 +295,7 @@ def write_parzen_table() -> None:
                         f"{'' if score['blur_pixels'] == 1 else 's'}"
                         if score["blur_pixels"] else "")
                 rows.append(f"| real training digits{blur} (`{results_file.parent.name}`) | "
-                            + _parzen_cells(score) + " |")
+                            + _parzen_cells(score) + " | |")
             continue
         value = results["parzen_log_likelihood_nats"]
         compared = published.get(results["script"])
