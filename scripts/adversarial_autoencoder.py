@@ -4,13 +4,12 @@
     python scripts/adversarial_autoencoder.py --prior normal
 
 alternates three compiled functions on every minibatch (reconstruction, discrimination,
-generation), prints each epoch's mean cost of each phase (``--decay-epochs``: the step sizes
-fall over the last epochs), then writes ``codes.png`` (the test
-digits' codes coloured by digit, over samples of the prior), ``manifold.png`` (digits decoded
-from a grid over the prior; both in the code's first two dimensions), ``generated.png``,
-``reconstructions.png`` and ``results.json`` (per-phase costs, the discriminator's final
-accuracy and the test set's Parzen-window log-likelihood of generated digits) into
-``--output-folder``.
+generation), lowering their step sizes over the last ``--decay-epochs``, and prints each
+epoch's mean cost of each phase; then writes ``codes.png`` (the test digits' codes coloured by
+digit, over samples of the prior), ``manifold.png`` (digits decoded from a grid over the
+prior; both in the code's first two dimensions), ``generated.png``, ``reconstructions.png``
+and ``results.json`` (per-phase costs, the discriminator's final accuracy and the test set's
+Parzen-window log-likelihood of generated digits) into ``--output-folder``.
 """
 
 from __future__ import annotations

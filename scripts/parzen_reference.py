@@ -6,8 +6,8 @@ takes ``--n-samples`` digits of the training split as if a generator had drawn t
 by each ``--blur`` width (in pixels; 0 is the digits as they are), and writes the test set's
 Parzen-window log-likelihood of each, sigma chosen on the validation set as for every
 generator, into ``results.json`` in ``--output-folder``. Real digits are the reference a
-generator's figure is read against: a generator that scores above them is rewarded for
-something other than drawing digits like the data's.
+generator's figure is read against, and the blurred ones show what else the estimate
+rewards: smooth digits score higher than faithful ones.
 """
 
 from __future__ import annotations
