@@ -87,16 +87,18 @@ def seed_int(text: str) -> int:
     return _typed(text, int, lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)")
 
 
-def make_parser(description: str, output_folder: str, seed: int) -> OneLineParser:
-    """A parser with the flags every script has: data, seed, output folder, debug."""
+def make_parser(description: str, output_folder: str, seed: int | None) -> OneLineParser:
+    """A parser with the flags every script has: data, seed (unless ``seed`` is None: a
+    script that draws nothing at random), output folder, debug."""
     parser = OneLineParser(description=description,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--dataset", default=None,
                         help="folder of MNIST IDX files, an mnist.pkl.gz, or 'sample' (the "
                              "bundled sample); by default $DEEPTUTORIAL_DATA or the user's "
                              "cache folder, downloaded there if missing")
-    parser.add_argument("--seed", type=seed_int, default=seed,
-                        help="seed of numpy.random.RandomState")
+    if seed is not None:
+        parser.add_argument("--seed", type=seed_int, default=seed,
+                            help="seed of numpy.random.RandomState")
     parser.add_argument("--output-folder", default=output_folder,
                         help="where images and results.json are written")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")

@@ -27,7 +27,7 @@ from deeptutorial.utils import digits_image, image_shape
 
 def flags() -> argparse.ArgumentParser:
     parser = make_parser(__doc__.splitlines()[0], output_folder="parzen_reference_plots",
-                         seed=0)
+                         seed=None)
     parser.add_argument("--n-samples", type=positive_int, default=10000,
                         help="training digits the Parzen window is fitted to (the first ones)")
     parser.add_argument("--blur", type=non_negative_float, nargs="+", default=[0.0],

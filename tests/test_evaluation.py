@@ -1,4 +1,3 @@
-import importlib.util
 import json
 
 import numpy as np
@@ -8,7 +7,7 @@ from scipy.special import logsumexp
 from deeptutorial.evaluation import choose_sigma, parzen_evaluation, parzen_log_likelihood, \
     parzen_log_likelihoods
 
-from conftest import REPO
+from test_flags import load
 from test_scripts import assert_one_line_error, run
 
 
@@ -67,17 +66,9 @@ def test_the_evaluation_reports_the_validation_choice_and_the_test_mean():
     assert edge["parzen_sigma"] == 0.02 and edge["parzen_sigma_at_edge"]
 
 
-def load_reference_script():
-    spec = importlib.util.spec_from_file_location("parzen_reference",
-                                                  REPO / "scripts" / "parzen_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_reference_blur_keeps_shape_and_ink_and_zero_is_no_blur():
     """(Broken by blurring across the example axis too: each digit takes ink from the next.)"""
-    blurred = load_reference_script().blurred
+    blurred = load("parzen_reference.py").blurred
     rng = np.random.default_rng(4)
     images = np.zeros((3, 64))
     images[:, 27] = rng.uniform(0.5, 1, size=3)  # one lit pixel, away from the border
