@@ -4,7 +4,8 @@
     python scripts/adversarial_autoencoder.py --prior normal
 
 alternates three compiled functions on every minibatch (reconstruction, discrimination,
-generation), lowering their step sizes over the last ``--decay-epochs``, and prints each
+generation), lowering their step sizes from epoch to epoch (over the last ``--decay-epochs``,
+by default all of them), and prints each
 epoch's mean cost of each phase; then writes ``codes.png`` (the test digits' codes coloured by
 digit, over samples of the prior), ``manifold.png`` (digits decoded from a grid over the
 prior; both in the code's first two dimensions), ``generated.png``, ``reconstructions.png``
@@ -54,8 +55,8 @@ def flags() -> argparse.ArgumentParser:
                         default=[1000, 1000], help="the discriminator's hidden layers")
     parser.add_argument("--decay-epochs", type=non_negative_int, default=None,
                         help="the last epochs, over which every phase's step size falls "
-                             "geometrically to --final-lr-fraction of its start (None: the "
-                             "last half of --epochs; 0: constant step sizes)")
+                             "geometrically to --final-lr-fraction of its start (default: "
+                             "all of --epochs; 0: constant step sizes)")
     parser.add_argument("--final-lr-fraction", type=open_fraction, default=0.1,
                         help="the step sizes in the last epoch, as a fraction of the first's")
     parser.add_argument("--n-parzen-samples", type=positive_int, default=10000,
@@ -64,8 +65,10 @@ def flags() -> argparse.ArgumentParser:
 
 
 def step_size_factor(epoch: int, args) -> float:
-    """The fraction of every starting step size used in ``epoch``: 1, then over the last
-    ``--decay-epochs`` a geometric fall that reaches ``--final-lr-fraction`` in the last."""
+    """The fraction of every starting step size used in ``epoch`` (counted from 0): 1 before
+    the last ``--decay-epochs``, then one geometric step down per epoch, reaching
+    ``--final-lr-fraction`` in the last. When every epoch decays (the default), the first
+    already takes one step down."""
     first_decayed = args.epochs - args.decay_epochs
     if args.decay_epochs == 0 or epoch < first_decayed:
         return 1.0
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--prior mixture lies in two dimensions: --code-size must be >= 2, "
                          f"got {args.code_size}")
     if args.decay_epochs is None:
-        args.decay_epochs = args.epochs // 2
+        args.decay_epochs = args.epochs
     if args.decay_epochs > args.epochs:
         raise ValueError(f"--decay-epochs {args.decay_epochs} is more than the "
                          f"{args.epochs} --epochs")
@@ -108,9 +111,15 @@ def main(argv: list[str] | None = None) -> dict:
         discriminator_sizes=tuple(args.discriminator_sizes))
     floatX = pytensor.config.floatX
     # shared, so that the schedule can lower them between epochs without recompiling
-    learning_rate = pytensor.shared(np.asarray(args.learning_rate, floatX), "learning_rate")
-    discriminator_lr = pytensor.shared(np.asarray(args.discriminator_lr, floatX),
-                                       "discriminator_lr")
+    learning_rate = pytensor.shared(np.asarray(0.0, floatX), "learning_rate")
+    discriminator_lr = pytensor.shared(np.asarray(0.0, floatX), "discriminator_lr")
+
+    def set_step_sizes(epoch):
+        factor = step_size_factor(epoch, args)
+        learning_rate.set_value(np.asarray(args.learning_rate * factor, floatX))
+        discriminator_lr.set_value(np.asarray(args.discriminator_lr * factor, floatX))
+
+    set_step_sizes(0)
     phases = aae.phases(x, learning_rate=learning_rate,
                         discriminator_learning_rate=discriminator_lr)
     steps, compile_seconds = {}, 0.0
@@ -128,9 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
         return phase_costs["reconstruction"][-1]
 
     def end_of_epoch(epoch, history):
-        factor = step_size_factor(epoch + 1, args)
-        learning_rate.set_value(np.asarray(args.learning_rate * factor, floatX))
-        discriminator_lr.set_value(np.asarray(args.discriminator_lr * factor, floatX))
+        set_step_sizes(epoch + 1)
         for name, costs in phase_costs.items():
             epoch_costs[name].append(float(np.mean(costs)))
             costs.clear()

@@ -129,8 +129,8 @@ def test_script_on_the_sample(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     costs = results["epoch_reconstruction_costs"]
     assert len(costs) == 3 and costs[-1] < costs[0]
-    assert results["settings"]["decay_epochs"] == 1  # by default the last half
-    assert results["step_size_factors"] == [1, 1, 0.1]
+    assert results["settings"]["decay_epochs"] == 3  # by default every epoch
+    np.testing.assert_allclose(results["step_size_factors"], 0.1 ** (np.arange(1, 4) / 3))
     assert len(results["epoch_discriminator_costs"]) == len(results["epoch_generator_costs"]) == 3
     assert 0 <= results["discriminator_accuracy"] <= 1
     assert results["parzen_n_samples"] == 300 and results["parzen_n_test"] > 0
@@ -181,6 +181,21 @@ def test_script_lowers_the_step_sizes_it_trains_with(tmp_path):
     np.testing.assert_allclose(results["step_size_factors"], [1, 1e-6, 1e-12])
     first, second, third = results["epoch_reconstruction_costs"]
     assert abs(third - second) < 1e-3 * abs(second - first)
+
+
+def test_script_trains_the_first_epoch_at_its_factor(tmp_path):
+    """With every epoch decaying to almost nothing, the first epoch is frozen too: both
+    epochs' costs are those of the starting weights. (Broken by starting at the full step
+    sizes and applying the schedule only after an epoch: the first epoch learns.)"""
+    proc = run("adversarial_autoencoder.py", "--dataset", "sample", "--epochs", 2,
+               "--decay-epochs", 2, "--final-lr-fraction", "1e-12", "--hidden-sizes", 32,
+               "--discriminator-sizes", 16, "--n-parzen-samples", 100, "--output-folder",
+               tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    np.testing.assert_allclose(results["step_size_factors"], [1e-6, 1e-12])
+    first, second = results["epoch_reconstruction_costs"]
+    assert abs(second - first) < 1e-4 * first
 
 
 def test_script_refuses_more_decay_epochs_than_epochs(tmp_path):
