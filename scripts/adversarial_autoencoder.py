@@ -5,12 +5,12 @@
 
 alternates three compiled functions on every minibatch (reconstruction, discrimination,
 generation), lowering their step sizes from epoch to epoch (over the last ``--decay-epochs``,
-by default all of them), and prints each
-epoch's mean cost of each phase; then writes ``codes.png`` (the test digits' codes coloured by
-digit, over samples of the prior), ``manifold.png`` (digits decoded from a grid over the
-prior; both in the code's first two dimensions), ``generated.png``, ``reconstructions.png``
-and ``results.json`` (per-phase costs, the discriminator's final accuracy and the test set's
-Parzen-window log-likelihood of generated digits) into ``--output-folder``.
+by default all of them), and prints each epoch's mean cost of each phase; then writes
+``codes.png`` (the test digits' codes coloured by digit, over samples of the prior),
+``manifold.png`` (digits decoded from a grid over the prior; both in the code's first two
+dimensions), ``generated.png``, ``reconstructions.png`` and ``results.json`` (per-phase
+costs, the discriminator's final accuracy and the test set's Parzen-window log-likelihood of
+generated digits) into ``--output-folder``.
 """
 
 from __future__ import annotations

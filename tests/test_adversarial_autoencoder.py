@@ -168,16 +168,22 @@ def test_step_sizes_fall_geometrically_over_the_last_epochs():
     assert [factor(epoch, none) for epoch in range(10)] == [1.0] * 10
 
 
-def test_script_lowers_the_step_sizes_it_trains_with(tmp_path):
-    """Step sizes that fall to almost nothing after the first epoch freeze the model: the
-    later epochs' costs repeat. (Broken by compiling the phases with the starting step sizes
-    as constants: the costs keep falling.)"""
-    proc = run("adversarial_autoencoder.py", "--dataset", "sample", "--epochs", 3,
+def run_decaying_to_nothing(tmp_path, epochs: int) -> dict:
+    """A small run on the sample whose last two epochs' step sizes fall to 1e-6 and 1e-12 of
+    the start: its results."""
+    proc = run("adversarial_autoencoder.py", "--dataset", "sample", "--epochs", epochs,
                "--decay-epochs", 2, "--final-lr-fraction", "1e-12", "--hidden-sizes", 32,
                "--discriminator-sizes", 16, "--n-parzen-samples", 100, "--output-folder",
                tmp_path)
     assert proc.returncode == 0, proc.stderr
-    results = json.loads((tmp_path / "results.json").read_text())
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+def test_script_lowers_the_step_sizes_it_trains_with(tmp_path):
+    """Step sizes that fall to almost nothing after the first epoch freeze the model: the
+    later epochs' costs repeat. (Broken by compiling the phases with the starting step sizes
+    as constants: the costs keep falling.)"""
+    results = run_decaying_to_nothing(tmp_path, epochs=3)
     np.testing.assert_allclose(results["step_size_factors"], [1, 1e-6, 1e-12])
     first, second, third = results["epoch_reconstruction_costs"]
     assert abs(third - second) < 1e-3 * abs(second - first)
@@ -187,12 +193,7 @@ def test_script_trains_the_first_epoch_at_its_factor(tmp_path):
     """With every epoch decaying to almost nothing, the first epoch is frozen too: both
     epochs' costs are those of the starting weights. (Broken by starting at the full step
     sizes and applying the schedule only after an epoch: the first epoch learns.)"""
-    proc = run("adversarial_autoencoder.py", "--dataset", "sample", "--epochs", 2,
-               "--decay-epochs", 2, "--final-lr-fraction", "1e-12", "--hidden-sizes", 32,
-               "--discriminator-sizes", 16, "--n-parzen-samples", 100, "--output-folder",
-               tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = run_decaying_to_nothing(tmp_path, epochs=2)
     np.testing.assert_allclose(results["step_size_factors"], [1e-6, 1e-12])
     first, second = results["epoch_reconstruction_costs"]
     assert abs(second - first) < 1e-4 * first
