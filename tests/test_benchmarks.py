@@ -12,6 +12,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import sda_floor  # noqa: E402
 
 
+# one worker runs this module: its tests share module-scoped runs
+pytestmark = pytest.mark.xdist_group("benchmarks")
+
 @pytest.fixture(scope="module")
 def small_sda():
     import pytensor

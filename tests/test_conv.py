@@ -174,6 +174,7 @@ def test_the_convolutional_autoencoder_has_the_framework_example_shape(float32):
     assert code.shape == (2, 7, 7, 32)
 
 
+@pytest.mark.slow
 def test_convolutional_autoencoders_learn_on_the_sample(float32):
     """Costs fall; the denoising variant draws fresh noise at every step. (Broken by leaving
     the generator update out of cost_terms: the noisy inputs repeat.)"""
@@ -206,30 +207,44 @@ def test_a_stack_of_pooling_autoencoders_starts_the_classifier(float32):
         ConvClassifier(rng, filters=(4, 8), pretrained=[first, second])
 
 
-def test_the_scripts_run_on_the_sample(tmp_path, float32):
-    """Both scripts end to end, tiny: results, images, and figures that beat their untrained
-    baselines. (Broken by leaving Adam's updates out of either script's training step.)"""
-    import json
+def run_script(tmp_path, script, *args):
+    """``script`` on the sample, tiny, writing into ``tmp_path / script``."""
     import subprocess
     import sys
 
-    from conftest import REPO, untrained_test_mse
+    from conftest import REPO
 
-    def run(script, *args):
-        return subprocess.run([sys.executable, str(REPO / "scripts" / script), "--dataset",
-                               "sample", "--output-folder", str(tmp_path / script),
-                               *map(str, args)], capture_output=True, text=True, timeout=900)
+    return subprocess.run([sys.executable, str(REPO / "scripts" / script), "--dataset",
+                           "sample", "--output-folder", str(tmp_path / script),
+                           *map(str, args)], capture_output=True, text=True, timeout=900)
 
-    proc = run("convolutional_autoencoder.py", "--epochs", 2, "--channels", 4,
-               "--batch-size", 100, "--n-shown", 4)
+
+@pytest.mark.slow
+def test_the_convolutional_script_runs_on_the_sample(tmp_path, float32):
+    """End to end, tiny: results, images, and figures that beat the untrained baseline.
+    (Broken by leaving Adam's updates out of the script's training step.)"""
+    import json
+
+    from conftest import untrained_test_mse
+
+    proc = run_script(tmp_path, "convolutional_autoencoder.py", "--epochs", 2, "--channels", 4,
+                      "--batch-size", 100, "--n-shown", 4)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "convolutional_autoencoder.py" / "results.json").read_text())
     assert set(results["test_mse"]) == {"plain", "denoising"}
     untrained = untrained_test_mse(ConvAutoencoder(np.random.RandomState(123), channels=4))
     assert all(mse < 0.8 * untrained for mse in results["test_mse"].values())
     assert results["runs"]["denoising"]["noisy_test_mse"] > 0
-    proc = run("stacked_convolutional_autoencoder.py", "--epochs", 2, "--pretraining-epochs", 1,
-               "--filters", 4, 8, "--n-hidden", 16, "--batch-size", 100)
+
+
+@pytest.mark.slow
+def test_the_stacked_convolutional_script_runs_on_the_sample(tmp_path, float32):
+    """End to end, tiny: both classifiers well below chance, both layers pretrained."""
+    import json
+
+    proc = run_script(tmp_path, "stacked_convolutional_autoencoder.py", "--epochs", 2,
+                      "--pretraining-epochs", 1, "--filters", 4, 8, "--n-hidden", 16,
+                      "--batch-size", 100)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "stacked_convolutional_autoencoder.py" / "results.json")
                          .read_text())

@@ -41,6 +41,8 @@ DIVERGING = {
     "stacked_convolutional_autoencoder.py": ["--pretrain-lr", "1e30", "--pretraining-epochs",
                                              "1", "--filters", "4", "4"],
 }
+# their graphs take PyTensor seconds to rewrite: their runs are slow tests
+CONVOLUTIONAL = {"convolutional_autoencoder.py", "stacked_convolutional_autoencoder.py"}
 
 
 def run(script, *args, env=None):
@@ -64,7 +66,8 @@ def test_every_training_script_has_a_diverging_run():
     assert set(DIVERGING) == set(SCRIPTS) - NOT_TRAINING
 
 
-@pytest.mark.parametrize("script", sorted(DIVERGING))
+@pytest.mark.parametrize("script", [
+    pytest.param(s, marks=pytest.mark.slow) if s in CONVOLUTIONAL else s for s in sorted(DIVERGING)])
 def test_every_script_stops_a_diverging_run_in_one_line(tmp_path, script):
     """(Broken by not calling check_costs in training.train: the runs end 0 with NaN costs,
     or write images of NaNs.)"""

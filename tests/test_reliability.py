@@ -31,6 +31,9 @@ def wait_for(path, proc, seconds=120):
         time.sleep(0.005)
 
 
+# one worker runs this module: its tests share module-scoped runs
+pytestmark = pytest.mark.xdist_group("reliability")
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("whole")
@@ -48,6 +51,7 @@ def assert_same_run(folder, reference):
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path, uninterrupted):
     ckpt, out = tmp_path / "ckpt", tmp_path / "out"
     proc = start(*DA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt)
@@ -63,6 +67,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, uninterrupted):
     assert_same_run(out, uninterrupted)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, uninterrupted):
     ckpt, out = tmp_path / "ckpt", tmp_path / "out"
     proc = start(*DA_ARGS, "--output-folder", out, "--checkpoint-dir", ckpt)
@@ -193,6 +198,7 @@ def pretraining_epochs_done(state):
     return sum(len(h["epoch_costs"]) for h in state["pretraining"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["pretraining", "fine-tuning"])
 def test_killed_SdA_run_resumes_to_the_same_result(tmp_path, whole_SdA, when):
     """Killed part-way (during pretraining, or during fine-tuning), resumed from the
@@ -235,6 +241,7 @@ def test_a_saved_SdA_reloads_with_the_same_errors(tmp_path, whole_SdA):
             == (whole_SdA / "filters_layer0.png").read_bytes())
 
 
+@pytest.mark.slow
 def test_SdA_ctrl_c_stops_cleanly_and_resumes(tmp_path, whole_SdA):
     out, ckpt = tmp_path / "out", tmp_path / "ckpt"
     proc = start_SdA("--output-folder", out, "--checkpoint-dir", ckpt)

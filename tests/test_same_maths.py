@@ -23,6 +23,7 @@ REFERENCE = json.loads((REPO / "tests" / "data" / "sda_sample_reference.json").r
 COST_RTOL = 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REFERENCE["runs"]))
 def test_short_sda_run_matches_the_recorded_one(tmp_path, name):
     expected = REFERENCE["runs"][name]
