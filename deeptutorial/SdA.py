@@ -8,7 +8,7 @@ import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
-from deeptutorial.checks import check_fraction, check_positive
+from deeptutorial.checks import check_fraction, check_positive, random_state
 from deeptutorial.dA import dA
 from deeptutorial.data import minibatch
 from deeptutorial.layers import HiddenLayer, LogisticRegression
@@ -39,6 +39,7 @@ class SdA(SavesParams):
                  pytensor_rng: RandomGeneratorSharedVariable | None = None, n_ins: int = 784,
                  hidden_layers_sizes: list[int] = (500, 500), n_outs: int = 10,
                  corruption_levels: list[float] | None = None):
+        numpy_rng = random_state(numpy_rng)
         hidden_layers_sizes = list(hidden_layers_sizes)
         if not hidden_layers_sizes:
             raise ValueError("hidden_layers_sizes is empty: the stack needs at least one layer")

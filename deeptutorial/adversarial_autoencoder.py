@@ -9,7 +9,7 @@ from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.autoencoder import Autoencoder
-from deeptutorial.checks import check_choice, check_positive
+from deeptutorial.checks import check_choice, check_positive, check_symbolic_matrix, random_state
 from deeptutorial.losses import cross_entropy
 from deeptutorial.nn import dense_layers, mlp
 from deeptutorial.optimizers import adam
@@ -57,6 +57,8 @@ class AdversarialAutoencoder(Autoencoder):
                  radius: float = 4.0, component_std: float = 0.5,
                  discriminator_sizes: tuple[int, ...] = (1000, 1000),
                  pytensor_rng: RandomGeneratorSharedVariable | None = None):
+        numpy_rng = random_state(numpy_rng)
+        check_symbolic_matrix("input", input)
         check_positive("n_visible", n_visible, integer=True)
         check_positive("code_size", code_size, integer=True)
         check_choice("prior", prior, PRIORS)

@@ -43,7 +43,8 @@ import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
-from deeptutorial.checks import check_choice, check_positive
+from deeptutorial.checks import check_choice, check_param_shape, check_positive, \
+    check_symbolic_matrix, random_state
 from deeptutorial.losses import LOSSES, reconstruction_loss
 from deeptutorial.nn import init_sigmoid_weights, shared_floatX, zeros_shared
 from deeptutorial.persistence import SavesParams
@@ -103,9 +104,15 @@ class OneLayerAutoencoder(Autoencoder):
                  loss: str = "cross_entropy",
                  pytensor_rng: RandomGeneratorSharedVariable | None = None,
                  encoder_scale: float = 1.0, decoder_scale: float = 0.25):
+        numpy_rng = random_state(numpy_rng)
+        check_symbolic_matrix("input", input)
         check_positive("n_visible", n_visible, integer=True)
         check_positive("n_hidden", n_hidden, integer=True)
         check_choice("loss", loss, LOSSES)
+        sizes = f"n_visible={n_visible}, n_hidden={n_hidden}"
+        check_param_shape("W", W, (n_visible, n_hidden), sizes)
+        check_param_shape("bhid", bhid, (n_hidden,), sizes)
+        check_param_shape("bvis", bvis, (n_visible,), sizes)
         self.n_visible, self.n_hidden, self.loss = n_visible, n_hidden, loss
         if self.noisy and pytensor_rng is None:
             pytensor_rng = shared_rng(seed=numpy_rng.randint(2 ** 30), name="noise_rng")

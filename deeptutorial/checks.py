@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
+SEED_LIMIT = 2 ** 32  # numpy.random.RandomState takes seeds 0 .. 2**32 - 1
+
 
 def check_positive(name: str, value, integer: bool = False) -> None:
     """``value`` must be a finite number > 0 (and a whole number when ``integer``)."""
@@ -15,6 +19,79 @@ def check_positive(name: str, value, integer: bool = False) -> None:
     if not ok:
         kind = "a positive integer" if integer else "a positive number"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
+
+
+def random_state(numpy_rng, name: str = "numpy_rng") -> np.random.RandomState:
+    """The generator a model draws its starting weights from, as the tutorials' type.
+
+    A ``RandomState`` is used as it is; a ``Generator`` (``np.random.default_rng(0)``) through
+    its own bit generator, so that drawing advances it; an integer is a seed; ``None`` asks
+    the operating system for a fresh seed, as NumPy does. Anything else is a ``TypeError``
+    naming the argument.
+    """
+    if isinstance(numpy_rng, np.random.RandomState):
+        return numpy_rng
+    if isinstance(numpy_rng, np.random.Generator):
+        return np.random.RandomState(numpy_rng.bit_generator)
+    if numpy_rng is None:
+        return np.random.RandomState()
+    if isinstance(numpy_rng, numbers.Integral) and not isinstance(numpy_rng, (bool, np.bool_)):
+        if not 0 <= numpy_rng < SEED_LIMIT:
+            raise ValueError(f"{name} as a seed must be in [0, 2**32), got {numpy_rng!r}")
+        return np.random.RandomState(int(numpy_rng))
+    raise TypeError(f"{name} must be a numpy.random.RandomState, a numpy.random.Generator, an "
+                    f"integer seed or None, got {type(numpy_rng).__name__} {numpy_rng!r}")
+
+
+def check_symbolic_matrix(name: str, value) -> None:
+    """``value`` must be None or a symbolic matrix, one example per row (``pt.matrix("x")``)."""
+    if value is None:
+        return
+    ndim = getattr(getattr(value, "type", None), "ndim", None)
+    if ndim == 2:
+        return
+    if isinstance(value, np.ndarray):
+        found = (f"a NumPy array of shape {value.shape}: pass a symbolic pt.matrix, and the "
+                 f"data to the compiled function")
+    elif ndim is not None:
+        found = f"a {ndim}-d {type(value).__name__} {value}"
+    else:
+        found = f"{type(value).__name__} {value!r}"
+    raise TypeError(f"{name} must be a symbolic matrix, one example per row (pt.matrix('x')), "
+                    f"got {found}")
+
+
+def check_param_shape(name: str, value, shape: tuple[int, ...], sizes: str) -> None:
+    """A given parameter (a shared variable, or a symbolic one) must have ``shape``, the
+    shape that the model's ``sizes`` (e.g. "n_visible=784, n_hidden=500") call for."""
+    if value is None:
+        return
+    if hasattr(value, "get_value"):
+        actual = tuple(value.get_value(borrow=True).shape)
+    elif hasattr(getattr(value, "type", None), "ndim"):
+        actual = tuple(value.type.shape)
+    else:
+        raise TypeError(f"{name} must be a shared variable (pytensor.shared), got "
+                        f"{type(value).__name__} {value!r}")
+    if len(actual) != len(shape) or any(a is not None and a != n for a, n in zip(actual, shape)):
+        raise ValueError(f"{name} has shape {actual}, but {sizes} call for {tuple(shape)}")
+
+
+def is_number(value) -> bool:
+    """A real number of Python's or NumPy's types (not a bool, not a symbolic variable)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_float_type(name: str, value, dtype: str) -> None:
+    """A non-zero finite number must stay non-zero and finite in ``dtype``, the type the graph
+    computes in: 1e-50 is 0 in float32, and a step of 0 trains nothing."""
+    with np.errstate(over="ignore", under="ignore"):
+        cast = np.asarray(value, dtype=np.float64).astype(dtype)
+    if value != 0 and cast == 0:
+        raise ValueError(f"{name} {value!r} is 0 in {dtype}, the type the graph computes in")
+    if not np.isfinite(cast):
+        raise ValueError(f"{name} {value!r} is infinite in {dtype}, the type the graph "
+                         f"computes in")
 
 
 def check_fraction(name: str, value) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from deeptutorial.checks import check_layer_sizes, check_non_negative
+from deeptutorial.checks import check_layer_sizes, check_non_negative, check_symbolic_matrix, \
+    random_state
 from deeptutorial.layers import LogisticRegression
 from deeptutorial.nn import elu, he_normal, l2_penalty, shared_floatX
 from deeptutorial.persistence import SavesParams
@@ -31,6 +32,8 @@ class PretrainableClassifier(SavesParams):
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  layer_sizes: tuple[int, ...] = (784, 300, 150), n_classes: int = 10,
                  encoder: StackedAutoencoder | None = None, l2_reg: float = 0.0):
+        numpy_rng = random_state(numpy_rng)
+        check_symbolic_matrix("input", input)
         sizes = check_layer_sizes(layer_sizes)
         check_non_negative("l2_reg", l2_reg)
         if encoder is not None and tuple(encoder.layer_sizes) != sizes:

@@ -22,7 +22,9 @@ import sys
 import traceback
 from typing import Callable
 
-from deeptutorial.data import DataError, load_data
+from deeptutorial.checks import SEED_LIMIT, check_float_type
+from deeptutorial.data import N_CLASSES, SPLITS, DataError, as_shared, check_splits, \
+    describe_source, load_mnist
 from deeptutorial.info import slow_path_reason
 from deeptutorial.training import NonFiniteCost, TrainingInterrupted
 
@@ -48,6 +50,13 @@ def _typed(text: str, cast, valid, expected: str):
         value = None
     if value is None or not valid(value):
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+    if cast is float:
+        try:
+            check_float_type("the value", value, "float32")
+        except ValueError:
+            where = "0" if value != 0 and abs(value) < 1 else "infinite"
+            raise argparse.ArgumentTypeError(f"{text} is {where} in float32, the type the "
+                                             f"scripts compute in: expected {expected}") from None
     return value
 
 
@@ -84,18 +93,27 @@ def non_negative_int(text: str) -> int:
 
 def seed_int(text: str) -> int:
     """A seed of ``numpy.random.RandomState``: 0 to 2**32 - 1."""
-    return _typed(text, int, lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)")
+    return _typed(text, int, lambda v: 0 <= v < SEED_LIMIT, "an integer in [0, 2**32)")
 
 
-def make_parser(description: str, output_folder: str, seed: int | None) -> OneLineParser:
-    """A parser with the flags every script has: data, seed (unless ``seed`` is None: a
-    script that draws nothing at random), output folder, debug."""
+def derived_seed(seed: int, k: int) -> int:
+    """The ``k``-th seed a run derives from its ``--seed``, for a generator of its own (the
+    noise, a second network): ``seed + k``, wrapped into the range every generator takes."""
+    return (seed + k) % SEED_LIMIT
+
+
+def make_parser(description: str, output_folder: str, seed: int | None,
+                dataset: bool = True) -> OneLineParser:
+    """A parser with the flags every script has: data (unless ``dataset`` is false: a script
+    that makes its own), seed (unless ``seed`` is None: a script that draws nothing at
+    random), output folder, debug."""
     parser = OneLineParser(description=description,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--dataset", default=None,
-                        help="folder of MNIST IDX files, an mnist.pkl.gz, or 'sample' (the "
-                             "bundled sample); by default $DEEPTUTORIAL_DATA or the user's "
-                             "cache folder, downloaded there if missing")
+    if dataset:
+        parser.add_argument("--dataset", default=None,
+                            help="folder of MNIST IDX files, an mnist.pkl.gz, or 'sample' (the "
+                                 "bundled sample); by default $DEEPTUTORIAL_DATA or the user's "
+                                 "cache folder, downloaded there if missing")
     if seed is not None:
         parser.add_argument("--seed", type=seed_int, default=seed,
                             help="seed of numpy.random.RandomState")
@@ -229,14 +247,23 @@ def check_batch_size(batch_size: int, n_rows: int, flag: str = "--batch-size",
         raise ValueError(f"{flag} {batch_size} is larger than the {n_rows} {what}")
 
 
-def load_datasets(args: argparse.Namespace, batch_size: int | None = None) -> list:
-    """``load_data(args.dataset)``: the tutorial's three splits as shared variables, after
-    checking that ``batch_size`` (default ``args.batch_size``) fits the training split."""
-    datasets = load_data(args.dataset)
+def load_datasets(args: argparse.Namespace, batch_size: int | None = None,
+                  uses: tuple[str, ...] = ("training",),
+                  batched: tuple[str, ...] = ("training",), labels: bool = False,
+                  side: int | None = None) -> list:
+    """``load_data(args.dataset)``: the tutorial's three splits as shared variables, checked
+    as a whole before anything compiles (``data.check_splits``): each split the run
+    ``uses`` holds an image, each it reads in minibatches (``batched``) a minibatch of
+    ``batch_size`` (default ``args.batch_size``), the labels are classes 0..9 when the run
+    reads ``labels``, and the images are square (``side`` x ``side`` when the model was
+    built for one size)."""
+    splits = load_mnist(args.dataset)
     batch_size = getattr(args, "batch_size", None) if batch_size is None else batch_size
     if batch_size is not None:
-        check_batch_size(batch_size, datasets[0][0].get_value(borrow=True).shape[0])
-    return datasets
+        check_batch_size(batch_size, len(splits[0][0]))
+    check_splits(splits, describe_source(args.dataset), uses=uses, batched=batched,
+                 batch_size=batch_size, n_classes=N_CLASSES if labels else None, side=side)
+    return as_shared(splits)
 
 
 def check_same_settings(saved: dict, current: dict, source: str) -> None:
@@ -282,8 +309,9 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
     return 0
 
 
-__all__ = ["DataError", "add_persistence_flags", "add_training_flags", "check_batch_size",
-           "check_same_settings", "check_writable_folder", "fraction", "fraction_below_one",
-           "load_datasets", "make_parser", "new_results", "non_negative_float",
-           "non_negative_int", "open_fraction", "parse_args", "positive_float", "positive_int",
-           "run_script", "seed_int", "settings_of", "training_figures", "use_float32"]
+__all__ = ["SPLITS", "DataError", "add_persistence_flags", "add_training_flags",
+           "check_batch_size", "check_same_settings", "check_writable_folder", "derived_seed",
+           "fraction", "fraction_below_one", "load_datasets", "make_parser", "new_results",
+           "non_negative_float", "non_negative_int", "open_fraction", "parse_args",
+           "positive_float", "positive_int", "run_script", "seed_int", "settings_of",
+           "training_figures", "use_float32"]

@@ -13,7 +13,8 @@ from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.autoencoder import Autoencoder
-from deeptutorial.checks import check_choice, check_non_negative, check_positive
+from deeptutorial.checks import check_choice, check_non_negative, check_positive, \
+    check_symbolic_matrix, random_state
 from deeptutorial.conv import conv2d, conv2d_max_pool, conv2d_transpose, upsample_nearest
 from deeptutorial.layers import LogisticRegression
 from deeptutorial.losses import mean_pixel_cross_entropy, mse
@@ -60,6 +61,8 @@ class ConvAutoencoder(Autoencoder):
                  side: int = 28, channels: int = 32, upsampling: str = "transpose",
                  noise_std: float = 0.0,
                  pytensor_rng: RandomGeneratorSharedVariable | None = None):
+        numpy_rng = random_state(numpy_rng)
+        check_symbolic_matrix("input", input)
         check_positive("side", side, integer=True)
         check_positive("channels", channels, integer=True)
         check_choice("upsampling", upsampling, UPSAMPLING)
@@ -144,6 +147,8 @@ class PoolingConvAutoencoder(Autoencoder):
     def __init__(self, numpy_rng: np.random.RandomState, input=None, side: int = 28,
                  in_channels: int = 1, filters: int = 32, kernel_size: int = 3,
                  first: bool = True):
+        numpy_rng = random_state(numpy_rng)
+        check_symbolic_matrix("input", input)
         for name, value in (("side", side), ("in_channels", in_channels), ("filters", filters),
                             ("kernel_size", kernel_size)):
             check_positive(name, value, integer=True)
@@ -197,6 +202,7 @@ class ConvClassifier(SavesParams):
     def __init__(self, numpy_rng: np.random.RandomState, filters: tuple[int, int] = (32, 64),
                  n_hidden: int = 256, n_classes: int = 10, side: int = 28,
                  pretrained: list[PoolingConvAutoencoder] | None = None):
+        numpy_rng = random_state(numpy_rng)
         f1, f2 = filters
         for name, value in (("filters", f1), ("filters", f2), ("n_hidden", n_hidden)):
             check_positive(name, value, integer=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
 import time
@@ -57,6 +58,10 @@ MIRRORS = (
 # The tutorial keeps the last 10,000 of 60,000 training images for validation;
 # a smaller folder (the bundled sample) keeps the same sixth.
 VALID_FRACTION = 6
+
+# The splits' names in messages, in the order load_mnist returns them; the digits' classes.
+SPLITS = ("training", "validation", "test")
+N_CLASSES = 10
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -127,7 +132,7 @@ def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
     if ndim == 0 or len(raw) < header:
         raise DataError(f"{path}: truncated IDX header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape))
+    expected = header + math.prod(shape)  # exact: a corrupt header may promise 2**96 bytes
     if len(raw) != expected:
         raise DataError(f"{path}: IDX header promises shape {shape} ({expected} bytes), "
                         f"file holds {len(raw)} bytes (truncated or corrupt)")
@@ -181,6 +186,8 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("_codecs", "encode"),  # how Python 3 pickles (protocol 2) spell bytes
+        ("__builtin__", "bytes"),  # ... and the empty bytes of an empty array
+        ("builtins", "bytes"),
     }
 
     def find_class(self, module: str, name: str):
@@ -220,13 +227,81 @@ def load_pickle(path: str | os.PathLike) -> list[Split]:
         raise DataError(f"{path}: a damaged or truncated pickle ({type(exc).__name__}: "
                         f"{exc})") from None
     try:
-        splits = [(np.asarray(x, dtype=np.float32), np.asarray(y).astype(np.int32)) for x, y in data]
-        if len(splits) != 3 or any(x.ndim != 2 or len(x) != len(y) for x, y in splits):
+        splits = [(np.asarray(x, dtype=np.float32), np.asarray(y)) for x, y in data]
+        if len(splits) != 3 or any(x.ndim != 2 or np.ndim(y) != 1 or len(x) != len(y)
+                                   for x, y in splits):
             raise ValueError
     except (TypeError, ValueError):
         raise DataError(f"{path}: expected ((train_x, train_y), (valid_x, valid_y), "
                         f"(test_x, test_y)) with 2-D x and matching labels") from None
-    return splits
+    for name, (_, y) in zip(SPLITS, splits):
+        whole = y.dtype.kind in "iu" or (y.dtype.kind == "f" and bool(np.all(np.isfinite(y)))
+                                         and bool(np.all(y == np.round(y))))
+        if not whole:
+            raise DataError(f"{path}: the {name} split's labels must be whole numbers, found "
+                            f"{y.dtype} values such as {y[:3].tolist()}")
+    return [(x, y.astype(np.int32)) for x, y in splits]
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_contents(splits: list[Split], source: str) -> None:
+    """What every model asks of the data, checked once on the whole of each split when it is
+    loaded: finite pixels in [0, 1] (the scale of ``value / 256``), and one image size
+    throughout. ``source`` names the file or folder in the ``DataError``."""
+    width = first = None
+    for name, (x, _) in zip(SPLITS, splits):
+        where = f"{source}: the {name} split"
+        if x.size:
+            finite = np.isfinite(x)
+            if not finite.all():
+                row = int(np.argmin(finite.all(axis=1)))
+                raise DataError(f"{where}: image {row} has a pixel that is NaN or infinite; "
+                                f"expected pixels in [0, 1]")
+            low, high = float(x.min()), float(x.max())
+            if low < 0 or high > 1:
+                hint = ""
+                if low >= 0 and high <= 255 and np.array_equal(x, np.round(x)):
+                    hint = (" (bytes 0..255: divide them by 256, the scale of the "
+                            "tutorial's data)")
+                raise DataError(f"{where}: pixels must lie in [0, 1], found values from "
+                                f"{low:g} to {high:g}{hint}")
+        if width is None:
+            width, first = x.shape[1], name
+        elif x.shape[1] != width:
+            raise DataError(f"{where} has images of {x.shape[1]} pixels, the {first} split "
+                            f"of {width}: every split must hold images of one size")
+
+
+def check_splits(splits: list[Split], source: str, uses: tuple[str, ...] = SPLITS,
+                 batched: tuple[str, ...] = ("training",), batch_size: int | None = None,
+                 n_classes: int | None = None, side: int | None = None) -> None:
+    """What one run asks of the data, checked before anything compiles: each split it
+    ``uses`` holds an image, each it reads in minibatches (``batched``) a whole minibatch of
+    ``batch_size``, labels lie in ``[0, n_classes)`` where it reads them, images are square
+    (the scripts draw them), and ``side x side`` where a model was built for that size."""
+    for name, (x, y) in zip(SPLITS, splits):
+        if name not in uses:
+            continue
+        need = batch_size if batch_size and name in batched else 1
+        if len(x) < need:
+            held = "is empty" if len(x) == 0 else f"holds {len(x)} images"
+            minibatch = f" (one minibatch of {batch_size})" if need > 1 else ""
+            raise DataError(f"{source}: the {name} split {held}; this run needs at least "
+                            f"{need}{minibatch}")
+        if n_classes is not None:
+            low, high = int(y.min()), int(y.max())
+            if low < 0 or high >= n_classes:
+                raise DataError(f"{source}: the {name} split has labels from {low} to {high}; "
+                                f"expected classes 0 to {n_classes - 1}")
+    width = splits[0][0].shape[1]
+    rows = math.isqrt(width)
+    if rows * rows != width:
+        raise DataError(f"{source}: images of {width} pixels are not square; the scripts draw "
+                        f"square images (MNIST's are 784 = 28 x 28)")
+    if side is not None and rows != side:
+        raise DataError(f"{source}: images are {rows} x {rows} pixels; this model is built for "
+                        f"{side} x {side}")
 
 
 # --------------------------------------------------------------------------- download
@@ -297,17 +372,26 @@ def load_mnist(dataset: str | os.PathLike | None = None, download: bool = True) 
                 download_mnist(folder)
             except DataError as exc:
                 raise DataError(_missing_message(folder, str(exc))) from None
-        return load_idx_folder(folder, verify=True)
-    if str(dataset) == "sample":
-        return load_idx_folder(SAMPLE_DIR)
-    path = Path(dataset)
-    if path.is_dir():
-        return load_idx_folder(path)
-    if path.is_file():
-        return load_pickle(path)
-    raise DataError(f"dataset not found: {path} (expected a folder of MNIST IDX files, "
-                    f"an mnist.pkl.gz, 'sample', or nothing to use {default_data_dir()}, "
-                    f"which ${DATA_ENV} sets)")
+        splits = load_idx_folder(folder, verify=True)
+    elif str(dataset) == "sample":
+        splits = load_idx_folder(SAMPLE_DIR)
+    elif Path(dataset).is_dir():
+        splits = load_idx_folder(dataset)
+    elif Path(dataset).is_file():
+        splits = load_pickle(dataset)
+    else:
+        raise DataError(f"dataset not found: {dataset} (expected a folder of MNIST IDX files, "
+                        f"an mnist.pkl.gz, 'sample', or nothing to use {default_data_dir()}, "
+                        f"which ${DATA_ENV} sets)")
+    check_contents(splits, describe_source(dataset))
+    return splits
+
+
+def describe_source(dataset: str | os.PathLike | None) -> str:
+    """How messages name a ``dataset`` argument: its path, or what it stands for."""
+    if dataset is None:
+        return str(default_data_dir())
+    return "the bundled sample" if str(dataset) == "sample" else str(dataset)
 
 
 def _missing_message(folder: Path, reason: str) -> str:
@@ -323,13 +407,16 @@ def load_data(dataset: str | os.PathLike | None = None, download: bool = True) -
     (test_set_x, test_set_y)]``; each ``x`` is a shared floatX matrix (one image per
     row), each ``y`` a shared int32 vector, so both can be sliced in ``givens``.
     """
+    return as_shared(load_mnist(dataset, download=download))
+
+
+def as_shared(splits: list[Split]) -> list:
+    """Each split's images as a shared floatX matrix and its labels as a shared int32
+    vector, as ``load_data`` returns them."""
     import pytensor
 
-    def shared(x: np.ndarray, y: np.ndarray):
-        return (pytensor.shared(np.asarray(x, dtype=pytensor.config.floatX), borrow=True),
-                pytensor.shared(np.asarray(y, dtype=np.int32), borrow=True))
-
-    return [shared(x, y) for x, y in load_mnist(dataset, download=download)]
+    return [(pytensor.shared(np.asarray(x, dtype=pytensor.config.floatX), borrow=True),
+             pytensor.shared(np.asarray(y, dtype=np.int32), borrow=True)) for x, y in splits]
 
 
 def minibatch(data, index, batch_size: int):

@@ -7,7 +7,8 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.gradient import zero_grad
 
-from deeptutorial.checks import check_choice, check_positive
+from deeptutorial.checks import check_choice, check_param_shape, check_positive, \
+    check_symbolic_matrix, random_state
 from deeptutorial.nn import init_sigmoid_weights, zeros_shared
 
 ACTIVATIONS = {"tanh": pt.tanh, "sigmoid": pt.sigmoid}
@@ -23,9 +24,14 @@ class HiddenLayer:
 
     def __init__(self, rng: np.random.RandomState, input, n_in: int, n_out: int, W=None, b=None,
                  activation: str = "tanh"):
+        rng = random_state(rng, "rng")
         check_positive("n_in", n_in, integer=True)
         check_positive("n_out", n_out, integer=True)
         check_choice("activation", activation, ACTIVATIONS)
+        check_symbolic_matrix("input", input)
+        sizes = f"n_in={n_in}, n_out={n_out}"
+        check_param_shape("W", W, (n_in, n_out), sizes)
+        check_param_shape("b", b, (n_out,), sizes)
         if W is None:
             values = init_sigmoid_weights(rng, n_in, n_out)
             if activation == "tanh":

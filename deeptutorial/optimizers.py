@@ -8,13 +8,14 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.checks import check_positive
+from deeptutorial.checks import check_float_type, check_positive, is_number
 
 
 def sgd(cost, params: list, learning_rate=0.1) -> list:
     """Plain stochastic gradient descent: ``p <- p - lr * dcost/dp``."""
-    if isinstance(learning_rate, (int, float)):
+    if is_number(learning_rate):
         check_positive("learning_rate", learning_rate)
+        check_float_type("learning_rate", learning_rate, pytensor.config.floatX)
     grads = pytensor.grad(cost, params)
     return [(p, p - learning_rate * g) for p, g in zip(params, grads)]
 
@@ -29,8 +30,9 @@ def adam(cost, params: list, learning_rate: float = 0.001, beta1: float = 0.9,
 
     The state variables are listed in ``updates`` too, so they can be checkpointed.
     """
-    if isinstance(learning_rate, (int, float)):  # a symbolic or shared rate is the caller's
+    if is_number(learning_rate):  # a symbolic or shared rate is the caller's
         check_positive("learning_rate", learning_rate)
+        check_float_type("learning_rate", learning_rate, pytensor.config.floatX)
     for name, beta in (("beta1", beta1), ("beta2", beta2)):
         if not 0 <= beta < 1:
             raise ValueError(f"{name} must be in [0, 1), got {beta!r}")

@@ -8,7 +8,7 @@ import pytensor.tensor as pt
 
 from deeptutorial.autoencoder import Autoencoder
 from deeptutorial.checks import check_choice, check_layer_sizes, check_non_negative, \
-    check_positive
+    check_positive, check_symbolic_matrix, random_state
 from deeptutorial.losses import mse
 from deeptutorial.nn import ACTIVATIONS, elu, he_normal, l2_penalty, shared_floatX, zeros_shared
 
@@ -43,6 +43,8 @@ class StackedAutoencoder(Autoencoder):
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  layer_sizes: tuple[int, ...] = (784, 300, 150), tied: bool = False,
                  l2_reg: float = 0.0001, output_activation: str = "linear"):
+        numpy_rng = random_state(numpy_rng)
+        check_symbolic_matrix("input", input)
         sizes = check_layer_sizes(layer_sizes)
         check_non_negative("l2_reg", l2_reg)
         check_choice("output_activation", output_activation, ("linear", "elu"))

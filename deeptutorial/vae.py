@@ -8,7 +8,7 @@ from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.autoencoder import Autoencoder
-from deeptutorial.checks import check_positive
+from deeptutorial.checks import check_positive, check_symbolic_matrix, random_state
 from deeptutorial.losses import cross_entropy
 from deeptutorial.nn import elu, gaussian_kl, he_normal, shared_floatX, zeros_shared
 
@@ -36,6 +36,8 @@ class VAE(Autoencoder):
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  n_visible: int = 784, hidden_sizes: tuple[int, ...] = (500, 500),
                  n_latent: int = 20, pytensor_rng: RandomGeneratorSharedVariable | None = None):
+        numpy_rng = random_state(numpy_rng)
+        check_symbolic_matrix("input", input)
         check_positive("n_visible", n_visible, integer=True)
         check_positive("n_latent", n_latent, integer=True)
         for size in hidden_sizes:

@@ -25,9 +25,9 @@ from pytensor.tensor.random import shared_rng
 from scipy.stats import norm
 
 from deeptutorial.adversarial_autoencoder import PRIORS, AdversarialAutoencoder
-from deeptutorial.cli import add_training_flags, load_datasets, make_parser, new_results, \
-    non_negative_int, open_fraction, parse_args, positive_float, positive_int, run_script, \
-    training_figures
+from deeptutorial.cli import SPLITS, add_training_flags, derived_seed, load_datasets, \
+    make_parser, new_results, non_negative_int, open_fraction, parse_args, positive_float, \
+    positive_int, run_script, training_figures
 from deeptutorial.evaluation import parzen_evaluation
 from deeptutorial.losses import cross_entropy
 from deeptutorial.plotting import scatter_plot
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.decay_epochs > args.epochs:
         raise ValueError(f"--decay-epochs {args.decay_epochs} is more than the "
                          f"{args.epochs} --epochs")
-    (train_set_x, _), (valid_set_x, _), (test_set_x, test_set_y) = load_datasets(args)
+    (train_set_x, _), (valid_set_x, _), (test_set_x, test_set_y) = \
+        load_datasets(args, uses=SPLITS, labels=True)
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
     rng = np.random.RandomState(args.seed)
 
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
     reconstruction = pytensor.function([x], cross_entropy(x, aae.decoder_logits(aae.encode(x))))
     n = pt.iscalar("n")
     # a stream of its own: the training stream is left where training stopped
-    prior_draw, prior_updates = aae.sample_prior(n, shared_rng(seed=args.seed + 1))
+    prior_draw, prior_updates = aae.sample_prior(n, shared_rng(seed=derived_seed(args.seed, 1)))
     draw = pytensor.function([n], prior_draw, updates=prior_updates)
 
     test_images = test_set_x.get_value(borrow=True)

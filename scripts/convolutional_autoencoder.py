@@ -21,8 +21,8 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 
-from deeptutorial.cli import add_training_flags, check_batch_size, load_datasets, make_parser, \
-    new_results, non_negative_float, parse_args, positive_int, run_script
+from deeptutorial.cli import add_training_flags, check_batch_size, derived_seed, load_datasets, \
+    make_parser, new_results, non_negative_float, parse_args, positive_int, run_script
 from deeptutorial.conv_autoencoder import UPSAMPLING, ConvAutoencoder
 from deeptutorial.optimizers import adam
 from deeptutorial.results import save_image, write_results
@@ -87,7 +87,7 @@ def train_variant(variant: str, args, train_x, test_x: np.ndarray, run: dict) ->
     shown = test_x[:args.n_shown]
     seen = shown
     if noise > 0:  # the test digits with noise drawn from a stream of their own
-        noisy_x, noise_updates = model.add_noise(x, shared_rng(seed=args.seed + 1))
+        noisy_x, noise_updates = model.add_noise(x, shared_rng(seed=derived_seed(args.seed, 1)))
         noisy_test = pytensor.function([x], noisy_x, updates=noise_updates)(test_x)
         denoised = in_chunks(reconstruct, noisy_test, 500)
         run["noisy_test_mse"] = float(np.mean((test_x - denoised) ** 2))
@@ -107,7 +107,7 @@ def train_variant(variant: str, args, train_x, test_x: np.ndarray, run: dict) ->
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
-    (train_x, _), _, (test_set_x, _) = load_datasets(args)
+    (train_x, _), _, (test_set_x, _) = load_datasets(args, uses=("training", "test"), side=28)
     test_x = test_set_x.get_value()
     check_batch_size(args.n_shown, len(test_x), "--n-shown", "test images")
     runs: dict[str, dict] = {}

@@ -19,8 +19,9 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 
-from deeptutorial.cli import add_training_flags, check_batch_size, fraction_below_one, \
-    load_datasets, make_parser, new_results, parse_args, positive_float, positive_int, run_script
+from deeptutorial.cli import add_training_flags, check_batch_size, derived_seed, \
+    fraction_below_one, load_datasets, make_parser, new_results, parse_args, positive_float, \
+    positive_int, run_script
 from deeptutorial.denoising_autoencoder import NOISE_KINDS, DenoisingAutoencoder
 from deeptutorial.losses import LOSSES
 from deeptutorial.optimizers import adam
@@ -65,7 +66,7 @@ def train_one(kind: str, args, train_set_x, test_x: np.ndarray, run: dict):
         args.batch_size, name=f"train_{kind}")
     reconstruct = pytensor.function([x], model.reconstruct(x))
     # Noise for the pictures comes from its own generator, not the training stream.
-    noisy_x, noise_updates = model.add_noise(x, shared_rng(seed=args.seed + 1))
+    noisy_x, noise_updates = model.add_noise(x, shared_rng(seed=derived_seed(args.seed, 1)))
     make_noisy = pytensor.function([x], noisy_x, updates=noise_updates)
 
     print(f"--- {kind} noise, level {level:g} ---")
@@ -88,7 +89,7 @@ def train_one(kind: str, args, train_set_x, test_x: np.ndarray, run: dict):
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
-    (train_set_x, _), _, (test_set_x, _) = load_datasets(args)
+    (train_set_x, _), _, (test_set_x, _) = load_datasets(args, uses=("training", "test"))
     test_x = test_set_x.get_value()
     check_batch_size(args.n_shown, len(test_x), "--n-shown", "test images")
     kinds = list(dict.fromkeys(args.noise))

@@ -20,9 +20,9 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 
-from deeptutorial.cli import add_training_flags, check_batch_size, load_datasets, make_parser, \
-    new_results, non_negative_int, open_fraction, parse_args, positive_int, run_script, \
-    training_figures
+from deeptutorial.cli import SPLITS, add_training_flags, check_batch_size, derived_seed, \
+    load_datasets, make_parser, new_results, non_negative_int, open_fraction, parse_args, \
+    positive_int, run_script, training_figures
 from deeptutorial.evaluation import parzen_evaluation
 from deeptutorial.gsn import GenerativeDenoisingAutoencoder, run_chain
 from deeptutorial.losses import cross_entropy
@@ -56,7 +56,7 @@ def flags() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
-    (train_set_x, _), (valid_set_x, _), (test_set_x, _) = load_datasets(args)
+    (train_set_x, _), (valid_set_x, _), (test_set_x, _) = load_datasets(args, uses=SPLITS)
     test_images = test_set_x.get_value(borrow=True)
     check_batch_size(args.n_shown, len(test_images), "--n-shown", "test images")
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{sum(history.epoch_seconds) / 60:.2f}m", file=sys.stderr)
 
     # The chain draws from a stream of its own; the training stream stays where it stopped.
-    means, state, chain_updates = gsn.transition(x, shared_rng(seed=args.seed + 1))
+    means, state, chain_updates = gsn.transition(x, shared_rng(seed=derived_seed(args.seed, 1)))
     transition = pytensor.function([x], [means, state], updates=chain_updates)
     # per digit, clean input, no noise: in_chunks averages it over the test set
     reconstruction = pytensor.function([x], cross_entropy(x, gsn.decoder_logits(gsn.encode(x))))

@@ -21,8 +21,9 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.cli import add_training_flags, load_datasets, make_parser, new_results, \
-    parse_args, positive_float, positive_int, run_script, training_figures
+from deeptutorial.cli import SPLITS, add_training_flags, derived_seed, load_datasets, \
+    make_parser, new_results, parse_args, positive_float, positive_int, run_script, \
+    training_figures
 from deeptutorial.k_sparse_autoencoder import KSparseAutoencoder
 from deeptutorial.layers import LogisticRegression
 from deeptutorial.nn import shared_floatX
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     for flag, k in (("--k", args.k), ("--k-start", args.k_start)):
         if k > args.n_hidden:
             parser.error(f"argument {flag}: expected at most --n-hidden {args.n_hidden}, got {k}")
-    datasets = load_datasets(args)
+    datasets = load_datasets(args, uses=SPLITS, labels=True)
     train_x = datasets[0][0]
     model = KSparseAutoencoder(np.random.RandomState(args.seed),
                                n_visible=train_x.get_value(borrow=True).shape[1],
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     step, compile_seconds = compile_step(cost, adam(cost, model.params, args.learning_rate)
                                          + counting, model.x, train_x, args.batch_size,
                                          name="train_k_sparse")
-    revived, revive_rng = [], np.random.RandomState(args.seed + 1)
+    revived, revive_rng = [], np.random.RandomState(derived_seed(args.seed, 1))
 
     def anneal(epoch, history):
         if args.revive_dead and epoch + 1 < args.epochs:

@@ -2,8 +2,8 @@
 
     python scripts/linear_autoencoder_pca.py
 
-makes a 3-D data set in the script (points near a tilted plane: no MNIST is read, so
-``--dataset`` is ignored), trains a 3-2-3 linear autoencoder with a mean-squared-error
+makes a 3-D data set in the script (points near a tilted plane: no MNIST is read, so the
+script has no ``--dataset``), trains a 3-2-3 linear autoencoder with a mean-squared-error
 loss by Adam, and compares the subspace spanned by its decoder's weights with PCA's
 top-2 principal directions. It writes ``data_and_codings.png`` and ``results.json``
 (with ``principal_angles_degrees``) into ``--output-folder``.
@@ -31,7 +31,7 @@ from deeptutorial.utils import side_by_side
 
 def flags() -> argparse.ArgumentParser:
     parser = make_parser(__doc__.splitlines()[0], output_folder="linear_autoencoder_pca_plots",
-                         seed=42)
+                         seed=42, dataset=False)
     parser.add_argument("--n-points", type=positive_int, default=500,
                         help="points in the synthetic 3-D data set")
     parser.add_argument("--noise", type=positive_float, default=0.1,
@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> dict:
         epoch_costs=history.epoch_costs, train_seconds=sum(history.epoch_seconds),
         compile_seconds=compile_seconds,
         image=save_image(args.output_folder, "data_and_codings.png", side_by_side(panels)))
-    results["settings"].pop("dataset", None)  # no MNIST is read
     write_results(args.output_folder, results)
     return results
 

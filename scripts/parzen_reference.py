@@ -18,7 +18,7 @@ import sys
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from deeptutorial.cli import load_datasets, make_parser, new_results, non_negative_float, \
+from deeptutorial.cli import SPLITS, load_datasets, make_parser, new_results, non_negative_float, \
     parse_args, positive_int, run_script
 from deeptutorial.evaluation import parzen_evaluation
 from deeptutorial.results import save_image, write_results
@@ -48,7 +48,7 @@ def blurred(images: np.ndarray, width: float, shape: tuple[int, int]) -> np.ndar
 def main(argv: list[str] | None = None) -> dict:
     parser = flags()
     args = parse_args(parser, argv)
-    (train_set_x, _), (valid_set_x, _), (test_set_x, _) = load_datasets(args)
+    (train_set_x, _), (valid_set_x, _), (test_set_x, _) = load_datasets(args, uses=SPLITS)
     digits = train_set_x.get_value(borrow=True)
     if args.n_samples > len(digits):
         parser.error(f"argument --n-samples: expected at most the {len(digits)} training "

@@ -50,7 +50,7 @@ def penalty_curves(target: float, n: int = 199) -> tuple[np.ndarray, dict[str, n
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
-    (train_set_x, _), _, (test_set_x, _) = load_datasets(args)
+    (train_set_x, _), _, (test_set_x, _) = load_datasets(args, uses=("training", "test"))
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
 
     x = pt.matrix("x")

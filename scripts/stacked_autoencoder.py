@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     if bad:
         parser.error(f"argument --units: expected indices in 0..{args.hidden_sizes[1] - 1}, "
                      f"got {bad[0]}")
-    (train_x, _), _, (test_x, _) = load_datasets(args)
+    (train_x, _), _, (test_x, _) = load_datasets(args, uses=("training", "test"))
     n_train, n_visible = train_x.get_value(borrow=True).shape
     results = new_results(__file__, args, n_train=n_train, test_mse={}, variants={}, images={})
     digits = test_x.get_value(borrow=True)[:10]

@@ -19,8 +19,8 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.cli import add_training_flags, load_datasets, make_parser, new_results, \
-    parse_args, positive_float, positive_int, run_script
+from deeptutorial.cli import SPLITS, add_training_flags, derived_seed, load_datasets, \
+    make_parser, new_results, parse_args, positive_float, positive_int, run_script
 from deeptutorial.conv_autoencoder import ConvClassifier, PoolingConvAutoencoder
 from deeptutorial.nn import shared_floatX
 from deeptutorial.optimizers import adam
@@ -79,8 +79,8 @@ def pretrain(args, train_x) -> tuple[list[PoolingConvAutoencoder], list[dict]]:
 def fine_tune(start: str, layers, args, datasets) -> dict:
     """Train the classifier on the labels; the test error at the best validation error."""
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = datasets
-    clf = ConvClassifier(np.random.RandomState(args.seed + 1), filters=tuple(args.filters),
-                         n_hidden=args.n_hidden,
+    clf = ConvClassifier(np.random.RandomState(derived_seed(args.seed, 1)),
+                         filters=tuple(args.filters), n_hidden=args.n_hidden,
                          pretrained=layers if start == "pretrained" else None)
     step, seconds = compile_step(clf.cost, adam(clf.cost, clf.params, args.learning_rate), clf.x,
                                  train_x, args.batch_size, y=clf.y, data_y=train_y,
@@ -101,7 +101,7 @@ def fine_tune(start: str, layers, args, datasets) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
-    datasets = load_datasets(args)
+    datasets = load_datasets(args, uses=SPLITS, labels=True, side=28)
     layers, pretraining = pretrain(args, datasets[0][0])
     W = layers[0].W.get_value()[:, :, 0, :].reshape(9, -1).T
     filters = np.kron(tile_raster_images(W, img_shape=(3, 3), tile_shape=(4, W.shape[0] // 4),

@@ -20,8 +20,9 @@ import numpy as np
 import pytensor
 
 from deeptutorial import SdA
-from deeptutorial.cli import add_persistence_flags, check_same_settings, fraction, load_datasets, \
-    make_parser, new_results, parse_args, positive_float, positive_int, run_script, settings_of
+from deeptutorial.cli import SPLITS, add_persistence_flags, check_same_settings, fraction, \
+    load_datasets, make_parser, new_results, parse_args, positive_float, positive_int, \
+    run_script, settings_of
 from deeptutorial.persistence import load_checkpoint, save_checkpoint
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import EarlyStopping, FinetuneLog, TrainingInterrupted, TrainingLog, \
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     if len(args.hidden_layers) != len(args.corruption_levels):
         parser.error(f"--hidden-layers {args.hidden_layers} and --corruption-levels "
                      f"{args.corruption_levels} need one value per layer")
-    datasets = load_datasets(args)
+    datasets = load_datasets(args, uses=SPLITS, batched=SPLITS, labels=True)
     train_set_x = datasets[0][0]
     n_train, n_ins = train_set_x.get_value(borrow=True).shape
     n_train_batches = n_batches(train_set_x, args.batch_size)

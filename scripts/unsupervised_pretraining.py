@@ -25,8 +25,9 @@ import pytensor
 
 from deeptutorial import load_mnist
 from deeptutorial.classifier import PretrainableClassifier
-from deeptutorial.cli import check_batch_size, make_parser, new_results, parse_args, \
-    positive_float, positive_int, run_script
+from deeptutorial.cli import check_batch_size, derived_seed, make_parser, new_results, \
+    parse_args, positive_float, positive_int, run_script
+from deeptutorial.data import N_CLASSES, check_splits, describe_source
 from deeptutorial.nn import shared_floatX
 from deeptutorial.optimizers import adam, optimizer_state, reset
 from deeptutorial.plotting import line_plot
@@ -120,7 +121,10 @@ def run_setting(compiled: dict, encoder, seed: int, labelled_x, args) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
-    (train_x, train_y), _, (test_x, test_y) = load_mnist(args.dataset)
+    splits = load_mnist(args.dataset)
+    check_splits(splits, describe_source(args.dataset), uses=("training", "test"),
+                 n_classes=N_CLASSES)
+    (train_x, train_y), _, (test_x, test_y) = splits
     n_train = len(train_x)
     for n in args.label_counts:
         check_batch_size(n, n_train, "--label-counts", "training images")
@@ -138,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     subsets: dict = {}  # the first labelled images' indices of each run, for the record
     for n_labels in args.label_counts:
         accuracy[str(n_labels)] = runs = {s: [] for s in SETTINGS}
-        for seed in range(args.seed, args.seed + args.seeds):
+        for seed in (derived_seed(args.seed, k) for k in range(args.seeds)):
             pick = np.random.RandomState(seed).permutation(n_train)[:n_labels]
             subsets.setdefault(str(n_labels), {})[str(seed)] = pick[:5].tolist()
             labelled[0].set_value(np.asarray(train_x[pick], dtype=pytensor.config.floatX))

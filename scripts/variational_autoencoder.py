@@ -20,7 +20,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.cli import add_training_flags, check_batch_size, fraction_below_one, \
+from deeptutorial.cli import SPLITS, add_training_flags, check_batch_size, fraction_below_one, \
     load_datasets, make_parser, new_results, parse_args, positive_int, run_script
 from deeptutorial.evaluation import parzen_evaluation
 from deeptutorial.optimizers import MovingAverage, adam
@@ -52,7 +52,8 @@ def flags() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
-    (train_set_x, _), (valid_set_x, _), (test_set_x, _) = load_datasets(args)
+    (train_set_x, _), (valid_set_x, _), (test_set_x, _) = \
+        load_datasets(args, uses=SPLITS, batched=("training", "test"))
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
     n_test = test_set_x.get_value(borrow=True).shape[0]
     check_batch_size(args.batch_size, n_test, what="test images")

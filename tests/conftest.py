@@ -30,6 +30,18 @@ SLOW_REASON = "slow: run with --runslow (or only the slow tests with -m slow)"
 FULL_MNIST = Path(os.environ.get("DEEPTUTORIAL_DATA") or REPO.parent / "shared" / "data" / "mnist")
 
 
+@pytest.fixture(autouse=True)
+def floatX_restored():
+    """Every test starts with the process's floatX: a script's ``main`` run in-process sets
+    float32 for good (``cli.parse_args``), and the tests a worker runs after it must not
+    depend on which ones came first."""
+    import pytensor
+
+    before = pytensor.config.floatX
+    yield
+    pytensor.config.floatX = before
+
+
 @pytest.fixture
 def float32():
     import pytensor

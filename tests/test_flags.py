@@ -13,14 +13,15 @@ from deeptutorial import cli
 SCRIPTS = sorted(p.name for p in (REPO / "scripts").glob("*.py"))
 
 # For each kind of value a flag takes, values it must refuse.
+# 1e-50 is 0 and 1e39 infinite in float32, the type the scripts compute in.
 BAD = {
     cli.positive_int: ["0", "-3", "2.5", "nan", "inf", "abc"],
-    cli.positive_float: ["0", "-1", "nan", "inf", "1e400", "abc"],
-    cli.non_negative_float: ["-1", "nan", "inf", "1e400", "abc"],
+    cli.positive_float: ["0", "-1", "nan", "inf", "1e400", "1e-50", "1e39", "abc"],
+    cli.non_negative_float: ["-1", "nan", "inf", "1e400", "1e-50", "1e39", "abc"],
     cli.non_negative_int: ["-1", "1.5", "nan", "abc"],
-    cli.fraction: ["-0.1", "1.5", "nan", "inf", "abc"],
-    cli.fraction_below_one: ["-0.1", "1", "nan", "inf", "abc"],
-    cli.open_fraction: ["0", "1", "nan", "inf", "abc"],
+    cli.fraction: ["-0.1", "1.5", "nan", "inf", "1e-50", "abc"],
+    cli.fraction_below_one: ["-0.1", "1", "nan", "inf", "1e-50", "abc"],
+    cli.open_fraction: ["0", "1", "nan", "inf", "1e-50", "abc"],
     cli.seed_int: ["-1", "4294967296", "1.5", "abc"],
 }
 

@@ -1,0 +1,289 @@
+"""Every input is checked before training: the data's contents as a whole, the Python API's
+arguments, and flags whose values vanish in float32. Table-driven: each row is a case, and
+each ends in one line (or one exception naming the argument), no training started, and every
+earlier file left as it was."""
+
+import gzip
+import pickle
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+
+from conftest import REPO
+from deeptutorial import SdA, dA
+from deeptutorial.checks import random_state
+from deeptutorial.cli import derived_seed, run_script
+from deeptutorial.data import DataError, load_mnist, read_idx
+from deeptutorial.layers import HiddenLayer
+from test_flags import load
+
+# --------------------------------------------------------------------------- data contents
+
+# Every script that reads MNIST (linear_autoencoder_pca.py makes its own 3-D data).
+DATA_SCRIPTS = sorted(p.name for p in (REPO / "scripts").glob("*.py")
+                      if p.name != "linear_autoencoder_pca.py")
+# Small settings, so that a check that failed to fire would end quickly all the same.
+SMALL = {"test_SdA.py": ["--hidden-layers", "5", "--corruption-levels", "0.1"]}
+USES_VALIDATION = {"test_SdA.py", "adversarial_autoencoder.py", "gsn_sampling.py",
+                   "k_sparse_autoencoder.py", "parzen_reference.py",
+                   "stacked_convolutional_autoencoder.py", "variational_autoencoder.py"}
+READS_LABELS = {"test_SdA.py", "adversarial_autoencoder.py", "k_sparse_autoencoder.py",
+                "stacked_convolutional_autoencoder.py", "unsupervised_pretraining.py"}
+CONVOLUTIONAL = {"convolutional_autoencoder.py", "stacked_convolutional_autoencoder.py"}
+
+
+def splits(n=(300, 100, 100), side=28, seed=0):
+    """Three splits of real-looking data: pixels in [0, 1), labels 0..9."""
+    rng = np.random.RandomState(seed)
+    return [(rng.uniform(0, 1, (k, side * side)).astype(np.float32),
+             rng.randint(0, 10, k).astype(np.int64)) for k in n]
+
+
+def bytes_pixels(s):
+    s[0] = (np.floor(s[0][0] * 256), s[0][1])
+    return s
+
+
+def shifted_pixels(s):
+    s[1] = (s[1][0] - 5, s[1][1])
+    return s
+
+
+def one_nan(s):
+    s[0][0][7, 100] = np.nan
+    return s
+
+
+def wider_test_split(s):
+    s[2] = splits(side=30)[2]
+    return s
+
+
+def not_square(s):
+    return [(x[:, :700], y) for x, y in s]
+
+
+def empty_validation(s):
+    s[1] = (s[1][0][:0], s[1][1][:0])
+    return s
+
+
+def label_42(s):
+    s[2][1][3] = 42
+    return s
+
+
+def fractional_labels(s):
+    s[0] = (s[0][0], s[0][1] + 0.5)
+    return s
+
+
+# (name, how the data are spoilt, the scripts that must refuse them, words of the line)
+CONTENT_CASES = [
+    ("pixels as bytes", bytes_pixels, DATA_SCRIPTS, "divide them by 256"),
+    ("pixels below 0", shifted_pixels, DATA_SCRIPTS, "the validation split: pixels must lie in [0, 1]"),
+    ("one NaN pixel", one_nan, DATA_SCRIPTS, "image 7 has a pixel that is NaN"),
+    ("a wider test split", wider_test_split, DATA_SCRIPTS, "the test split has images of 900 pixels"),
+    ("images not square", not_square, DATA_SCRIPTS, "700 pixels are not square"),
+    ("32 x 32 images", lambda s: splits(side=32), sorted(CONVOLUTIONAL), "built for 28 x 28"),
+    ("an empty validation split", empty_validation, sorted(USES_VALIDATION),
+     "the validation split is empty"),
+    ("a label of 42", label_42, sorted(READS_LABELS), "labels from 0 to 42"),
+    ("labels that are not whole", fractional_labels, DATA_SCRIPTS, "must be whole numbers"),
+]
+
+
+def write_pickle(path, data):
+    with gzip.open(path, "wb") as f:
+        pickle.dump(tuple((x, y) for x, y in data), f, protocol=2)
+
+
+def assert_refused_in_one_line(capsys, code, words, folder, earlier) -> str:
+    """The run ended 1 with one line holding ``words``, trained nothing, and left ``folder``
+    holding exactly the ``earlier`` files, byte for byte; returns the line."""
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert words in lines[0] and "Traceback" not in err, lines[0]
+    assert "epoch" not in out.lower(), out  # nothing trained
+    assert sorted(folder.iterdir()) == sorted(earlier)
+    for path, content in earlier.items():
+        assert path.read_bytes() == content
+    return lines[0]
+
+
+@pytest.mark.parametrize("case, spoil, scripts, words",
+                         CONTENT_CASES, ids=[c[0] for c in CONTENT_CASES])
+def test_bad_data_are_refused_by_every_script_before_training(tmp_path, capsys, case, spoil,
+                                                              scripts, words):
+    """(Broken by checking only that a file is well formed: the bytes case trains to a cost
+    of minus millions, the NaN one for a whole epoch, the label 42 ends in an IndexError.)"""
+    data = tmp_path / "mnist.pkl.gz"
+    write_pickle(data, spoil(splits()))
+    for script in scripts:
+        out = tmp_path / script
+        out.mkdir()
+        earlier = {out / "results.json": b'{"an earlier run": true}'}
+        for path, content in earlier.items():
+            path.write_bytes(content)
+        argv = ["--dataset", str(data), "--output-folder", str(out), *SMALL.get(script, [])]
+        code = run_script(load(script).main, argv)
+        line = assert_refused_in_one_line(capsys, code, words, out, earlier)
+        assert str(data) in line, line
+
+
+@pytest.mark.parametrize("case, spoil, scripts, words",
+                         CONTENT_CASES, ids=[c[0] for c in CONTENT_CASES])
+def test_the_error_names_the_file(tmp_path, case, spoil, scripts, words):
+    data = tmp_path / "mnist.pkl.gz"
+    write_pickle(data, spoil(splits()))
+    from deeptutorial.data import check_splits, describe_source
+
+    with pytest.raises(DataError) as info:
+        check_splits(load_mnist(data), describe_source(data), n_classes=10, side=28)
+    assert str(info.value).startswith(f"{data}: ")
+
+
+def test_the_sample_and_good_data_pass(tmp_path):
+    from deeptutorial.data import check_splits
+
+    check_splits(load_mnist("sample"), "the sample", batch_size=20, n_classes=10, side=28)
+    data = tmp_path / "mnist.pkl.gz"
+    write_pickle(data, splits())
+    check_splits(load_mnist(data), str(data), batch_size=100, n_classes=10, side=28)
+
+
+def test_a_split_shorter_than_a_minibatch_is_named(tmp_path):
+    from deeptutorial.data import check_splits
+
+    s = splits(n=(300, 30, 100))
+    with pytest.raises(DataError, match=r"the validation split holds 30 images; this run needs "
+                                        r"at least 50 \(one minibatch of 50\)"):
+        check_splits(s, "d", uses=("training", "validation"), batched=("validation",),
+                     batch_size=50)
+    check_splits(s, "d", uses=("training", "validation"), batch_size=50)  # read whole: fine
+
+
+def test_an_idx_header_whose_shape_overflows_names_the_file(tmp_path):
+    """(Broken by computing the size with np.prod: it wraps around int64, and the reshape
+    fails with a message naming no file.)"""
+    path = tmp_path / "images-idx3-ubyte"
+    header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (2 ** 32 - 1,) * 3)
+    path.write_bytes(header + bytes(16))
+    with pytest.raises(DataError, match=rf"^{path}: IDX header promises shape"):
+        read_idx(path)
+
+
+# --------------------------------------------------------------------------- the Python API
+
+def test_numpy_rng_may_be_a_random_state_a_generator_a_seed_or_none():
+    """(Broken by using numpy_rng as given: None and a Generator have no ``randint``.)"""
+    x = pt.matrix("x")
+    assert dA(numpy_rng=None, input=x, n_visible=6, n_hidden=3).W.get_value().shape == (6, 3)
+    generator = np.random.default_rng(0)
+    first = dA(numpy_rng=generator, input=x, n_visible=6, n_hidden=3).W.get_value()
+    second = dA(numpy_rng=generator, input=x, n_visible=6, n_hidden=3).W.get_value()
+    assert not np.array_equal(first, second)  # drawing advanced the user's generator
+    np.testing.assert_array_equal(dA(numpy_rng=7, n_visible=6, n_hidden=3).W.get_value(),
+                                  dA(numpy_rng=np.random.RandomState(7), n_visible=6,
+                                     n_hidden=3).W.get_value())
+    assert SdA(None, n_ins=6, hidden_layers_sizes=[4, 3]).n_layers == 2
+    assert SdA(np.random.default_rng(1), n_ins=6, hidden_layers_sizes=[4]).n_layers == 1
+    assert random_state(np.int64(3)).randint(1000) == np.random.RandomState(3).randint(1000)
+
+
+W_6x3 = np.zeros((6, 3), dtype="float64")
+
+# (call, exception type, words the message must hold)
+API_CASES = [
+    (lambda: dA(numpy_rng="abc"), TypeError, "numpy_rng must be a numpy.random.RandomState"),
+    (lambda: dA(numpy_rng=1.5), TypeError, "numpy_rng must be"),
+    (lambda: dA(numpy_rng=True), TypeError, "numpy_rng must be"),
+    (lambda: dA(numpy_rng=-1), ValueError, "numpy_rng as a seed must be in [0, 2**32)"),
+    (lambda: dA(numpy_rng=2 ** 32), ValueError, "numpy_rng as a seed"),
+    (lambda: SdA("seed"), TypeError, "numpy_rng must be"),
+    (lambda: HiddenLayer("rng", pt.matrix(), 4, 3), TypeError, "rng must be"),
+    (lambda: dA(0, n_hidden=0), ValueError, "n_hidden must be a positive integer"),
+    (lambda: dA(0, n_hidden=2.5), ValueError, "n_hidden must be a positive integer"),
+    (lambda: dA(0, n_visible="784"), ValueError, "n_visible must be a positive integer"),
+    (lambda: SdA(0, n_ins=0), ValueError, "n_ins must be a positive integer"),
+    (lambda: dA(0, input=np.zeros((2, 784))), TypeError, "input must be a symbolic matrix"),
+    (lambda: dA(0, input=pt.vector("x")), TypeError, "input must be a symbolic matrix"),
+    (lambda: dA(0, input=pt.tensor3("x")), TypeError, "got a 3-d"),
+    (lambda: HiddenLayer(0, pt.vector(), 4, 3), TypeError, "input must be a symbolic matrix"),
+    (lambda: dA(0, n_visible=6, n_hidden=4, W=_shared(W_6x3)), ValueError,
+     "W has shape (6, 3), but n_visible=6, n_hidden=4 call for (6, 4)"),
+    (lambda: dA(0, n_visible=6, n_hidden=3, bhid=_shared(np.zeros(6))), ValueError,
+     "bhid has shape (6,)"),
+    (lambda: dA(0, n_visible=6, n_hidden=3, bvis=_shared(np.zeros(3))), ValueError,
+     "bvis has shape (3,)"),
+    (lambda: dA(0, n_visible=6, n_hidden=3, W=W_6x3), TypeError, "W must be a shared variable"),
+    (lambda: HiddenLayer(0, pt.matrix(), 4, 3, W=_shared(np.zeros((3, 4)))), ValueError,
+     "W has shape (3, 4), but n_in=4, n_out=3"),
+    (lambda: dA(0, n_visible=6, n_hidden=3).get_cost_updates(np.float32(2.0), 0.1),
+     ValueError, "corruption_level must be in [0, 1], got np.float32(2.0)"),
+    (lambda: dA(0, n_visible=6, n_hidden=3).get_cost_updates(np.float64(-0.5), 0.1),
+     ValueError, "corruption_level must be in [0, 1]"),
+    (lambda: dA(0, n_visible=6, n_hidden=3).get_cost_updates(0.1, np.float32(-1)),
+     ValueError, "learning_rate must be a positive number"),
+    (lambda: dA(0, n_visible=6, n_hidden=3).get_cost_updates(0.1, np.int64(0)),
+     ValueError, "learning_rate must be a positive number"),
+    (lambda: dA(0, corruption_level=np.float32(1.5)), ValueError,
+     "corruption_level must be in [0, 1]"),
+]
+
+
+def _shared(value):
+    import pytensor
+
+    return pytensor.shared(value)
+
+
+@pytest.mark.parametrize("call, kind, words", API_CASES,
+                         ids=[f"case{i}" for i in range(len(API_CASES))])
+def test_a_bad_argument_is_named_where_the_call_is_made(call, kind, words):
+    """(Broken by checking ``isinstance(level, (int, float))``: a NumPy float32 of 2.0 is
+    accepted as a corruption level.)"""
+    with pytest.raises(kind) as info:
+        call()
+    assert words in str(info.value)
+
+
+def test_a_learning_rate_that_is_zero_in_float32_is_refused(float32):
+    """(Broken by checking only ``> 0``: 1e-50 is 0 in float32, and the run changes nothing.)"""
+    with pytest.raises(ValueError, match="learning_rate 1e-50 is 0 in float32"):
+        dA(0, n_visible=6, n_hidden=3).get_cost_updates(0.1, 1e-50)
+    dA(0, n_visible=6, n_hidden=3).get_cost_updates(0.1, 1e-30)  # small, but a float32
+
+
+# --------------------------------------------------------------------------- flags
+
+@pytest.mark.parametrize("script, flag, value, words", [
+    ("test_dA.py", "--learning-rate", "1e-50", "1e-50 is 0 in float32"),
+    ("test_SdA.py", "--finetune-lr", "1e-46", "1e-46 is 0 in float32"),
+    ("variational_autoencoder.py", "--learning-rate", "1e39", "1e39 is infinite in float32"),
+    ("sparse_autoencoder.py", "--sparsity-weight", "1e-60", "1e-60 is 0 in float32"),
+])
+def test_a_flag_that_vanishes_in_float32_is_one_line(tmp_path, capsys, script, flag, value,
+                                                     words):
+    module = load(script)
+    with pytest.raises(SystemExit) as info:
+        module.main(["--dataset", "sample", "--output-folder", str(tmp_path / "out"), flag,
+                     value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1
+    assert flag in err[0] and words in err[0], err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_seed_a_run_derives_stays_in_the_generators_range():
+    """(Broken by ``RandomState(args.seed + 1)``: --seed 4294967295 passed the flag's check
+    and failed after compiling.)"""
+    assert derived_seed(2 ** 32 - 1, 1) == 0
+    assert derived_seed(123, 1) == 124  # the recorded runs' seeds are unchanged
+    for seed in (0, 123, 2 ** 32 - 1):
+        for k in range(5):
+            np.random.RandomState(derived_seed(seed, k))
+    for script in (REPO / "scripts").glob("*.py"):
+        assert "args.seed +" not in script.read_text(), script.name
