@@ -20,12 +20,14 @@ import argparse
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Callable
 
 from deeptutorial.checks import SEED_LIMIT, check_float_type
 from deeptutorial.data import N_CLASSES, SPLITS, DataError, as_shared, check_splits, \
     describe_source, load_mnist
 from deeptutorial.info import slow_path_reason
+from deeptutorial.results import PARTIAL_RESULTS
 from deeptutorial.training import NonFiniteCost, TrainingInterrupted
 
 
@@ -149,17 +151,35 @@ def add_persistence_flags(parser: argparse.ArgumentParser) -> None:
                         help="save a checkpoint there at the end of every epoch and on Ctrl-C")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoints in --checkpoint-dir")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh over the checkpoints an earlier run left in "
+                             "--checkpoint-dir (without it, or --resume, they are kept and the "
+                             "run refused)")
 
 
-def check_writable_folder(flag: str, folder: str | os.PathLike) -> None:
+def check_writable_folder(flag: str, folder: str | os.PathLike,
+                          files: tuple[str, ...] = ()) -> None:
     """``folder`` must be a folder that exists and is writable, or one that can be created
-    (its nearest existing parent is a writable folder). Nothing is created here."""
+    (its nearest existing parent is a writable folder), and each of the ``files`` the run
+    will write in it must be a file or not there yet: not a folder, not a link to nothing.
+    Nothing is created here."""
     path = os.path.abspath(os.fspath(folder))
+    if os.path.islink(path) and not os.path.exists(path):
+        raise ValueError(f"{flag} {folder} is a link to {os.readlink(path)}, which does not "
+                         f"exist")
     if os.path.exists(path):
         if not os.path.isdir(path):
             raise ValueError(f"{flag} {folder} is not a folder (a file of that name exists)")
         if not os.access(path, os.W_OK | os.X_OK):
             raise ValueError(f"{flag} {folder} is not writable")
+        for name in files:
+            file = os.path.join(path, name)
+            if os.path.isdir(file):
+                raise ValueError(f"{flag} {folder}: {name} there is a folder, where the run "
+                                 f"writes a file")
+            if os.path.islink(file) and not os.path.exists(file):
+                raise ValueError(f"{flag} {folder}: {name} there is a link to "
+                                 f"{os.readlink(file)}, which does not exist")
         return
     parent = os.path.dirname(path)
     while not os.path.exists(parent):
@@ -170,7 +190,24 @@ def check_writable_folder(flag: str, folder: str | os.PathLike) -> None:
         raise ValueError(f"{flag} {folder} cannot be created: {parent} is not writable")
 
 
-_locks: list = []  # open lock files: released when the process ends, however it ends
+def check_earlier_checkpoints(args: argparse.Namespace) -> None:
+    """A checkpoint folder holding another run's checkpoints is resumed (``--resume``) or
+    explicitly started over (``--overwrite``), never silently replaced; a checkpoint that is
+    a folder is refused either way."""
+    folder = Path(args.checkpoint_dir)
+    found = sorted(folder.glob("*.npz"))
+    for path in found:
+        if not path.is_file():
+            raise ValueError(f"--checkpoint-dir {args.checkpoint_dir}: {path.name} there is not "
+                             f"a file")
+    if found and not args.resume and not args.overwrite:
+        names = ", ".join(p.name for p in found)
+        raise ValueError(f"--checkpoint-dir {args.checkpoint_dir} holds an earlier run's "
+                         f"checkpoints ({names}): --resume it, or --overwrite to start over")
+
+
+# open lock files by folder: released when the process ends, however it ends
+_locks: dict[str, object] = {}
 
 
 def lock_folder(flag: str, folder: str | os.PathLike) -> None:
@@ -182,6 +219,8 @@ def lock_folder(flag: str, folder: str | os.PathLike) -> None:
     except ImportError:  # no flock here: runs are not guarded against each other
         return
     os.makedirs(folder, exist_ok=True)
+    if os.path.realpath(folder) in _locks:  # this process holds it already (a second main)
+        return
     path = os.path.join(folder, ".lock")
     handle = open(path, "a+")
     try:
@@ -196,7 +235,7 @@ def lock_folder(flag: str, folder: str | os.PathLike) -> None:
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
-    _locks.append(handle)
+    _locks[os.path.realpath(folder)] = handle
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -205,11 +244,15 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
     args = parser.parse_args(argv)
     if getattr(args, "resume", False) and not args.checkpoint_dir:
         parser.error("--resume needs --checkpoint-dir")
+    if getattr(args, "resume", False) and args.overwrite:
+        parser.error("--resume and --overwrite: choose one")
     try:
-        check_writable_folder("--output-folder", args.output_folder)
+        check_writable_folder("--output-folder", args.output_folder,
+                              files=("results.json", PARTIAL_RESULTS))
         if getattr(args, "checkpoint_dir", None):
             check_writable_folder("--checkpoint-dir", args.checkpoint_dir)
             lock_folder("--checkpoint-dir", args.checkpoint_dir)
+            check_earlier_checkpoints(args)
     except ValueError as exc:
         parser.error(str(exc))
     use_float32()
@@ -268,7 +311,8 @@ def load_datasets(args: argparse.Namespace, batch_size: int | None = None,
 
 def check_same_settings(saved: dict, current: dict, source: str) -> None:
     """A checkpoint may only be resumed by a run with the same training settings."""
-    ignored = {"output_folder", "checkpoint_dir", "resume", "save_model", "load_model", "debug"}
+    ignored = {"output_folder", "checkpoint_dir", "resume", "overwrite", "save_model", "load_model",
+               "debug"}
     differ = sorted(k for k in set(saved) | set(current)
                     if k not in ignored and saved.get(k) != current.get(k))
     if differ:

@@ -84,6 +84,9 @@ def assign_values(variables: dict, arrays: dict[str, np.ndarray], source: str = 
             problems.append(f"{name} has shape {arrays[name].shape}, the model needs {current.shape}")
         elif arrays[name].dtype != current.dtype:
             problems.append(f"{name} has dtype {arrays[name].dtype}, the model needs {current.dtype}")
+        elif arrays[name].dtype.kind == "f" and not np.isfinite(arrays[name]).all():
+            problems.append(f"{name} holds NaN or infinite values (saved from a run that "
+                            f"diverged?)")
     if problems:
         raise DataError(f"{source} does not fit this model: " + "; ".join(problems))
     for name, variable in variables.items():
@@ -118,12 +121,24 @@ def save_checkpoint(path: str | os.PathLike, variables: dict, rngs: list, state:
     return save_arrays(path, shared_values(variables), meta)
 
 
-def load_checkpoint(path: str | os.PathLike, variables: dict, rngs: list) -> dict:
-    """Restore what ``save_checkpoint`` saved into the same variables; return ``state``."""
+def load_checkpoint(path: str | os.PathLike, variables: dict, rngs: list,
+                    fields: dict[str, type] | None = None) -> dict:
+    """Restore what ``save_checkpoint`` saved into the same variables; return ``state``,
+    after checking that it is a JSON object holding each of ``fields`` with its type
+    (e.g. ``{"settings": dict, "history": dict}``): a damaged or crafted document is a
+    ``DataError`` naming the file, not a ``KeyError`` later."""
     arrays, meta = load_arrays(path)
     if "state" not in meta or len(meta.get("rng_states", ())) != len(rngs):
         raise DataError(f"{path}: not a checkpoint of this model "
                         f"(expected {len(rngs)} random generator states)")
+    state = meta["state"]
+    if not isinstance(state, dict):
+        raise DataError(f"{path}: its state is {type(state).__name__}, expected a JSON object")
+    for key, kind in (fields or {}).items():
+        if not isinstance(state.get(key), kind):
+            found = "missing" if key not in state else type(state[key]).__name__
+            raise DataError(f"{path}: not a checkpoint of this script: its state's {key!r} is "
+                            f"{found}, expected {_JSON_NAMES.get(kind, kind.__name__)}")
     assign_values(variables, arrays, source=str(path))
     try:
         for generator, state in zip(rngs, meta["rng_states"]):
@@ -131,6 +146,41 @@ def load_checkpoint(path: str | os.PathLike, variables: dict, rngs: list) -> dic
     except (TypeError, ValueError, KeyError) as exc:
         raise DataError(f"{path}: a random generator state is damaged ({exc})") from None
     return meta["state"]
+
+
+_JSON_NAMES = {dict: "an object", list: "a list"}
+
+
+def restore_log(cls, value, source: str, what: str):
+    """``cls(**value)`` for a dataclass log (``TrainingLog``, ``FinetuneLog``) read from a
+    checkpoint, after checking each field against the type of its default: a missing,
+    extra or mistyped field is a ``DataError`` naming ``source`` and ``what``."""
+    import dataclasses
+
+    if not isinstance(value, dict):
+        raise DataError(f"{source}: its {what} is {type(value).__name__}, expected an object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    extra = sorted(set(value) - set(fields))
+    if extra:
+        raise DataError(f"{source}: its {what} has fields this script does not know: "
+                        f"{', '.join(extra)}")
+    for name, given in value.items():
+        f = fields[name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING \
+            else f.default
+        if isinstance(default, bool):
+            ok = isinstance(given, bool)
+        elif isinstance(default, int):
+            ok = isinstance(given, int) and not isinstance(given, bool)
+        elif isinstance(default, float) or default is None:
+            ok = (isinstance(given, (int, float)) and not isinstance(given, bool)) or \
+                (default is None and given is None)
+        else:
+            ok = isinstance(given, type(default))
+        if not ok:
+            raise DataError(f"{source}: its {what}'s {name} is {given!r:.40}, not of the "
+                            f"type this script saves")
+    return cls(**value)
 
 
 class SavesParams:

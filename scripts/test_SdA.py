@@ -20,10 +20,10 @@ import numpy as np
 import pytensor
 
 from deeptutorial import SdA
-from deeptutorial.cli import SPLITS, add_persistence_flags, check_same_settings, fraction, \
-    load_datasets, make_parser, new_results, parse_args, positive_float, positive_int, \
+from deeptutorial.cli import SPLITS, DataError, add_persistence_flags, check_same_settings, \
+    fraction, load_datasets, make_parser, new_results, parse_args, positive_float, positive_int, \
     run_script, settings_of
-from deeptutorial.persistence import load_checkpoint, save_checkpoint
+from deeptutorial.persistence import load_checkpoint, restore_log, save_checkpoint
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import EarlyStopping, FinetuneLog, TrainingInterrupted, TrainingLog, \
     n_batches, stop_on_interrupt, train, train_with_early_stopping, unchecked_step
@@ -117,10 +117,15 @@ def main(argv: list[str] | None = None) -> dict:
     finetune = FinetuneLog()
     checkpoint = Path(args.checkpoint_dir) / "SdA.npz" if args.checkpoint_dir else None
     if args.resume and checkpoint.is_file():
-        state = load_checkpoint(checkpoint, sda.named_params(), sda.noise_generators())
+        state = load_checkpoint(checkpoint, sda.named_params(), sda.noise_generators(),
+                                fields={"settings": dict, "pretraining": list, "finetune": dict})
         check_same_settings(state["settings"], settings, str(checkpoint))
-        histories = [TrainingLog(**h) for h in state["pretraining"]]
-        finetune = FinetuneLog(**state["finetune"])
+        if len(state["pretraining"]) != len(histories):
+            raise DataError(f"{checkpoint}: holds {len(state['pretraining'])} pretraining "
+                            f"histories, this run has {len(histories)} layers to pretrain")
+        histories = [restore_log(TrainingLog, h, str(checkpoint), "pretraining history")
+                     for h in state["pretraining"]]
+        finetune = restore_log(FinetuneLog, state["finetune"], str(checkpoint), "finetune")
         print(f"Resuming from {checkpoint}")
 
     def save(*_):

@@ -23,7 +23,7 @@ from deeptutorial import dA
 from deeptutorial.cli import add_persistence_flags, add_training_flags, check_same_settings, \
     fraction, load_datasets, make_parser, new_results, parse_args, run_script, settings_of
 from deeptutorial.losses import LOSSES
-from deeptutorial.persistence import load_checkpoint, save_checkpoint
+from deeptutorial.persistence import load_checkpoint, restore_log, save_checkpoint
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import StopRequest, TrainingInterrupted, TrainingLog, compile_step, \
     n_batches, stop_on_interrupt, train
@@ -71,9 +71,10 @@ def train_one_level(level: float, args, train_set_x, run: dict, stop: StopReques
     if args.checkpoint_dir:
         checkpoint = Path(args.checkpoint_dir) / f"dA_corruption_{round(level * 100)}.npz"
         if args.resume and checkpoint.is_file():
-            state = load_checkpoint(checkpoint, da.named_params(), [pytensor_rng])
+            state = load_checkpoint(checkpoint, da.named_params(), [pytensor_rng],
+                                    fields={"settings": dict, "history": dict})
             check_same_settings(state["settings"], settings, str(checkpoint))
-            history = TrainingLog(**state["history"])
+            history = restore_log(TrainingLog, state["history"], str(checkpoint), "history")
             print(f"Resuming from {checkpoint}: {history.epochs_done} epochs done")
 
     def save(epoch=None, log=None):

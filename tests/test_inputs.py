@@ -4,7 +4,9 @@ each ends in one line (or one exception naming the argument), no training starte
 earlier file left as it was."""
 
 import gzip
+import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytensor.tensor as pt
@@ -287,3 +289,207 @@ def test_every_seed_a_run_derives_stays_in_the_generators_range():
             np.random.RandomState(derived_seed(seed, k))
     for script in (REPO / "scripts").glob("*.py"):
         assert "args.seed +" not in script.read_text(), script.name
+
+
+# --------------------------------------------------------------------------- paths and files
+
+def dangling_link(folder):
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.symlink_to(folder.parent / "gone")
+    return {}
+
+
+def results_json_a_folder(folder):
+    (folder / "results.json").mkdir(parents=True)
+    return {}
+
+
+def results_json_a_dangling_link(folder):
+    folder.mkdir(parents=True)
+    (folder / "results.json").symlink_to(folder / "gone.json")
+    return {}
+
+
+# (name, how the output folder is prepared, words of the line)
+PATH_CASES = [
+    ("the folder a dangling link", dangling_link, "which does not exist"),
+    ("results.json a folder", results_json_a_folder, "results.json there is a folder"),
+    ("results.json a dangling link", results_json_a_dangling_link,
+     "results.json there is a link to"),
+]
+
+
+@pytest.mark.parametrize("case, prepare, words", PATH_CASES, ids=[c[0] for c in PATH_CASES])
+@pytest.mark.parametrize("script", ["test_dA.py", "test_SdA.py", "k_sparse_autoencoder.py",
+                                    "linear_autoencoder_pca.py"])
+def test_an_output_path_that_cannot_be_written_is_refused_first(tmp_path, capsys, case, prepare,
+                                                                 words, script):
+    """(Broken by checking only os.path.exists: a dangling link passes, and the run trains
+    first and fails at its first write.)"""
+    out = tmp_path / "runs" / "out"
+    prepare(out)
+    before = sorted(p.name for p in out.parent.iterdir())
+    with pytest.raises(SystemExit) as info:
+        load(script).main(["--output-folder", str(out)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(lines) == 1 and words in lines[0], lines
+    assert "--output-folder" in lines[0]
+    assert sorted(p.name for p in out.parent.iterdir()) == before
+
+
+def test_results_get_the_umask_permissions_and_stale_parts_go(tmp_path):
+    """(Broken by leaving mkstemp's 0600: a class's other accounts cannot read the results.)"""
+    import os
+    import subprocess
+    import sys
+
+    from deeptutorial.results import write_atomically
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".results.json.{dead}.abc123.part"
+    stale.write_text("half a file")
+    other = tmp_path / f".results.json.{os.getppid()}.xyz.part"  # a live process's: kept
+    other.write_text("being written")
+    old = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "results.json", b"{}")
+        assert (tmp_path / "results.json").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        write_atomically(tmp_path / "filters.png", b"png")
+        assert (tmp_path / "filters.png").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+    assert not stale.exists() and other.exists()
+
+
+def test_an_interrupted_run_never_replaces_a_finished_one(tmp_path):
+    """(Broken by writing results.json whatever it held: one Ctrl-C replaced a finished
+    run's results by ``interrupted: true``.)"""
+    import json
+
+    from deeptutorial.results import write_results
+
+    finished = {"runs": [1, 2, 3]}
+    write_results(tmp_path, finished)
+    assert write_results(tmp_path, {"interrupted": True}).name == "results.interrupted.json"
+    assert json.loads((tmp_path / "results.json").read_text()) == finished
+    # an interrupted run may replace an interrupted one, and a finished run anything
+    (tmp_path / "results.json").write_text('{"interrupted": true}')
+    assert write_results(tmp_path, {"interrupted": True, "x": 1}).name == "results.json"
+    assert write_results(tmp_path, finished).name == "results.json"
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+TINY_DA = ["--dataset", "sample", "--epochs", "1", "--n-hidden", "10", "--corruption-levels",
+           "0.3"]
+
+
+@pytest.fixture(scope="module")
+def a_checkpoint(tmp_path_factory):
+    """The checkpoint folder of one tiny finished dA run, and its one checkpoint's contents."""
+    folder = tmp_path_factory.mktemp("run")
+    code = run_script(load("test_dA.py").main,
+                      [*TINY_DA, "--output-folder", str(folder / "out"), "--checkpoint-dir",
+                       str(folder / "ckpt")])
+    assert code == 0
+    from deeptutorial.persistence import load_arrays
+
+    return folder / "ckpt", load_arrays(folder / "ckpt" / "dA_corruption_30.npz")
+
+
+def copy_of(checkpoint, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(checkpoint, tmp_path / "ckpt"))
+
+
+def test_an_earlier_runs_checkpoints_are_resumed_or_overwritten_never_replaced(
+        tmp_path, capsys, a_checkpoint):
+    """(Broken by starting afresh whenever --resume is missing: the earlier run's checkpoint
+    is silently replaced.)"""
+    ckpt = copy_of(a_checkpoint[0], tmp_path)
+    earlier = (ckpt / "dA_corruption_30.npz").read_bytes()
+    argv = [*TINY_DA, "--output-folder", str(tmp_path / "out"), "--checkpoint-dir", str(ckpt)]
+    with pytest.raises(SystemExit) as info:
+        load("test_dA.py").main(argv)
+    line = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and "\n" not in line
+    assert "holds an earlier run's checkpoints (dA_corruption_30.npz): --resume it, or " \
+           "--overwrite to start over" in line
+    assert (ckpt / "dA_corruption_30.npz").read_bytes() == earlier
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit):
+        load("test_dA.py").main([*argv, "--resume", "--overwrite"])
+    assert "choose one" in capsys.readouterr().err
+    assert run_script(load("test_dA.py").main, [*argv, "--overwrite"]) == 0
+
+
+def crafted(meta_change=None, array_change=None):
+    def make(arrays, meta):
+        arrays, meta = dict(arrays), json.loads(json.dumps(meta))
+        if meta_change:
+            meta_change(meta)
+        if array_change:
+            array_change(arrays)
+        return arrays, meta
+    return make
+
+
+def drop_history(meta):
+    del meta["state"]["history"]
+
+
+def state_a_string(meta):
+    meta["state"] = "resume me"
+
+
+def settings_a_list(meta):
+    meta["state"]["settings"] = [1, 2]
+
+
+def costs_a_string(meta):
+    meta["state"]["history"]["epoch_costs"] = "low"
+
+
+def extra_field(meta):
+    meta["state"]["history"]["learning_rate"] = 0.1
+
+
+def nan_weights(arrays):
+    arrays["W"] = np.full_like(arrays["W"], np.nan)
+
+
+# (name, how the checkpoint is changed, words of the line)
+CHECKPOINT_CASES = [
+    ("no history", crafted(drop_history), "its state's 'history' is missing, expected an object"),
+    ("the state a string", crafted(state_a_string), "its state is str, expected a JSON object"),
+    ("settings a list", crafted(settings_a_list), "its state's 'settings' is list"),
+    ("costs a string", crafted(costs_a_string), "its history's epoch_costs is 'low'"),
+    ("an unknown field", crafted(extra_field), "fields this script does not know: learning_rate"),
+    ("NaN weights", crafted(array_change=nan_weights), "W holds NaN or infinite values"),
+]
+
+
+@pytest.mark.parametrize("case, change, words", CHECKPOINT_CASES,
+                         ids=[c[0] for c in CHECKPOINT_CASES])
+def test_a_damaged_checkpoint_is_one_line_on_resume(tmp_path, capsys, a_checkpoint, case, change,
+                                                    words):
+    """(Broken by ``TrainingLog(**state["history"])``: a crafted document ends in a KeyError
+    or TypeError traceback, and NaN weights resume silently.)"""
+    from deeptutorial.persistence import save_arrays
+
+    ckpt = copy_of(a_checkpoint[0], tmp_path)
+    arrays, meta = change(*a_checkpoint[1])
+    path = ckpt / "dA_corruption_30.npz"
+    save_arrays(path, arrays, meta)
+    earlier = path.read_bytes()
+    code = run_script(load("test_dA.py").main,
+                      [*TINY_DA, "--output-folder", str(tmp_path / "out"),
+                       "--checkpoint-dir", str(ckpt), "--resume"])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and words in lines[0], err
+    assert str(path) in lines[0] and "epoch" not in out.lower()
+    assert path.read_bytes() == earlier
