@@ -2,11 +2,13 @@
 
 Importing the package switches on the fast path (``deeptutorial.fastpath``: PyTensor's C
 backend linked to BLAS, as Theano compiled the tutorials) before anything compiles;
-``DEEPTUTORIAL_FASTPATH=0`` leaves PyTensor as it comes.
+``DEEPTUTORIAL_FASTPATH=0`` leaves PyTensor as it comes. Before that, the environment's
+settings are checked (``deeptutorial.environment``): a value that cannot be used is one line.
 """
 
-from deeptutorial import fastpath
+from deeptutorial import environment, fastpath
 
+environment.check_or_exit()  # the environment's settings, and PyTensor's, before anything
 fastpath.enable()
 
 from deeptutorial.autoencoder import Autoencoder, TiedAutoencoder, UntiedAutoencoder  # noqa: E402

@@ -152,9 +152,11 @@ def available_memory() -> int | None:
         return None
 
 
-def check_fits_in_memory(name: str, shape: tuple, bytes_per_value: int = 8) -> None:
+def check_fits_in_memory(name: str, shape: tuple, bytes_per_value: int = 8,
+                         advice: str = "choose fewer units") -> None:
     """Refuse, before allocating it, an array of ``shape`` that would not fit in memory
-    (``bytes_per_value``: 8 for the float64 draws the initialisers make)."""
+    (``bytes_per_value``: 8 for the float64 draws the initialisers make); the message ends
+    with ``advice``."""
     n_values = 1
     for n in shape:
         n_values *= int(n)
@@ -164,4 +166,4 @@ def check_fits_in_memory(name: str, shape: tuple, bytes_per_value: int = 8) -> N
         dims = " x ".join(str(int(n)) for n in shape)
         raise TooLargeError(f"{name} of {dims} = {n_values:,} values needs "
                             f"{needed / 1e9:.1f} GB, but {available / 1e9:.1f} GB of memory is "
-                            f"available: choose fewer units")
+                            f"available: {advice}")

@@ -20,7 +20,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.checks import check_positive
+from deeptutorial.checks import check_fits_in_memory, check_positive
 
 #: The candidate widths ``parzen_evaluation`` tries on the validation set by default.
 DEFAULT_SIGMAS = tuple(np.round(np.geomspace(0.08, 0.4, 15), 4))
@@ -92,6 +92,20 @@ def choose_sigma(samples: np.ndarray, validation: np.ndarray,
     means = parzen_log_likelihoods(samples, validation, sigmas).mean(axis=1)
     scores = {float(s): float(m) for s, m in zip(sigmas, means)}
     return max(scores, key=scores.get), scores
+
+
+def check_samples_fit(n_samples: int, n_pixels: int, n_steps: int | None = None,
+                      flags: str = "--n-parzen-samples") -> None:
+    """Refuse, before anything trains, samples that would not fit in memory: ``n_samples``
+    float32 images of ``n_pixels``, or ``n_steps`` steps of chains that keep every step's
+    ``n_samples`` images (a generative chain's burn-in included). ``flags`` names the
+    flags to lower."""
+    if n_steps is None:
+        check_fits_in_memory(f"{flags}: the samples", (n_samples, n_pixels), 4,
+                             advice=f"lower {flags}")
+    else:
+        check_fits_in_memory(f"{flags}: the chains' steps (steps x chains x pixels)",
+                             (n_steps, n_samples, n_pixels), 4, advice=f"lower {flags}")
 
 
 def parzen_evaluation(samples: np.ndarray, validation: np.ndarray, test: np.ndarray,

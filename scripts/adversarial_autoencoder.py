@@ -15,6 +15,8 @@ generated digits) into ``--output-folder``.
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 
@@ -28,7 +30,7 @@ from deeptutorial.adversarial_autoencoder import PRIORS, AdversarialAutoencoder
 from deeptutorial.cli import SPLITS, add_training_flags, derived_seed, load_datasets, \
     make_parser, new_results, non_negative_int, open_fraction, parse_args, positive_float, \
     positive_int, run_script, training_figures
-from deeptutorial.evaluation import parzen_evaluation
+from deeptutorial.evaluation import check_samples_fit, parzen_evaluation
 from deeptutorial.losses import cross_entropy
 from deeptutorial.plotting import scatter_plot
 from deeptutorial.results import save_image, write_results
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     (train_set_x, _), (valid_set_x, _), (test_set_x, test_set_y) = \
         load_datasets(args, uses=SPLITS, labels=True)
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
+    check_samples_fit(args.n_parzen_samples, n_visible)
     rng = np.random.RandomState(args.seed)
 
     x = pt.matrix("x")

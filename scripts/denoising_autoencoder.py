@@ -11,6 +11,8 @@ of the noisy versions), ``denoising_side_by_side.png`` and ``results.json`` into
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 

@@ -12,6 +12,8 @@ chain, sigma chosen on the validation set) into ``--output-folder``.
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 
@@ -23,7 +25,7 @@ from pytensor.tensor.random import shared_rng
 from deeptutorial.cli import SPLITS, add_training_flags, check_batch_size, derived_seed, \
     load_datasets, make_parser, new_results, non_negative_int, open_fraction, parse_args, \
     positive_int, run_script, training_figures
-from deeptutorial.evaluation import parzen_evaluation
+from deeptutorial.evaluation import check_samples_fit, parzen_evaluation
 from deeptutorial.gsn import GenerativeDenoisingAutoencoder, run_chain
 from deeptutorial.losses import cross_entropy
 from deeptutorial.optimizers import adam
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
     test_images = test_set_x.get_value(borrow=True)
     check_batch_size(args.n_shown, len(test_images), "--n-shown", "test images")
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
+    n_steps = args.burn_in + -(-args.n_parzen_samples // args.n_chains)
+    check_samples_fit(args.n_chains, n_visible, n_steps,
+                      flags="--burn-in, --n-parzen-samples or --n-chains")
     rng = np.random.RandomState(args.seed)
 
     x = pt.matrix("x")
@@ -91,7 +96,6 @@ def main(argv: list[str] | None = None) -> dict:
         return digits_image(frames.reshape(-1, n_visible), per_row=len(steps) + 1)
 
     print("... Parzen-window log-likelihood of the chain's samples")
-    n_steps = args.burn_in + -(-args.n_parzen_samples // args.n_chains)
     start = rng.uniform(size=(args.n_chains, n_visible)).astype(floatX)
     kept = run_chain(transition, start, n_steps)[args.burn_in:]
     samples = kept.reshape(-1, n_visible)[:args.n_parzen_samples]

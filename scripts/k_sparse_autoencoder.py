@@ -14,6 +14,8 @@ example selected.
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 

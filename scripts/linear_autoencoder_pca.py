@@ -11,6 +11,8 @@ top-2 principal directions. It writes ``data_and_codings.png`` and ``results.jso
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 

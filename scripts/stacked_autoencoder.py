@@ -16,6 +16,8 @@ It writes ``results.json`` (``test_mse`` per variant), ``reconstructions.png``,
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 import time

@@ -12,6 +12,8 @@ after pretraining) and ``validation_error.png`` into ``--output-folder``.
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 

@@ -11,6 +11,8 @@ early stopping: the comparison that shows what pretraining changes.
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 from dataclasses import asdict

@@ -9,6 +9,8 @@ encoder's Jacobian (as the Theano tutorial did), and writes ``cA_filters.png`` a
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 

@@ -16,6 +16,8 @@ standard deviation and each seed's value) and ``test_accuracy.png`` into ``--out
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import sys
 import time

@@ -12,6 +12,8 @@ by) into ``--output-folder``.
 
 from __future__ import annotations
 
+import deeptutorial  # noqa: F401, I001  (first: it checks the settings before PyTensor reads them)
+
 import argparse
 import contextlib
 import sys
@@ -22,7 +24,7 @@ import pytensor.tensor as pt
 
 from deeptutorial.cli import SPLITS, add_training_flags, check_batch_size, fraction_below_one, \
     load_datasets, make_parser, new_results, parse_args, positive_int, run_script
-from deeptutorial.evaluation import parzen_evaluation
+from deeptutorial.evaluation import check_samples_fit, parzen_evaluation
 from deeptutorial.optimizers import MovingAverage, adam
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import compile_step, n_batches, train
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     (train_set_x, _), (valid_set_x, _), (test_set_x, _) = \
         load_datasets(args, uses=SPLITS, batched=("training", "test"))
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
+    check_samples_fit(args.n_parzen_samples, n_visible)
     n_test = test_set_x.get_value(borrow=True).shape[0]
     check_batch_size(args.batch_size, n_test, what="test images")
     rng = np.random.RandomState(args.seed)

@@ -493,3 +493,91 @@ def test_a_damaged_checkpoint_is_one_line_on_resume(tmp_path, capsys, a_checkpoi
     assert code == 1 and len(lines) == 1 and words in lines[0], err
     assert str(path) in lines[0] and "epoch" not in out.lower()
     assert path.read_bytes() == earlier
+
+
+@pytest.mark.parametrize("script, flags, words", [
+    ("variational_autoencoder.py", ["--n-parzen-samples", "10000000000"],
+     "--n-parzen-samples: the samples of 10000000000 x 784"),
+    ("adversarial_autoencoder.py", ["--n-parzen-samples", "10000000000"],
+     "lower --n-parzen-samples"),
+    ("gsn_sampling.py", ["--burn-in", "1000000000"],
+     "the chains' steps (steps x chains x pixels) of 1000000100 x 100 x 784"),
+])
+def test_samples_out_of_memory_are_refused_before_training(tmp_path, capsys, script, flags,
+                                                           words):
+    """(Broken by checking the sample count only when the samples are drawn: the run trains
+    for minutes, then fails.)"""
+    code = run_script(load(script).main, ["--dataset", "sample", "--output-folder",
+                                          str(tmp_path / "out"), *flags])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and words in lines[0] and "GB" in lines[0], err
+    assert "epoch" not in out.lower() and not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- the environment
+
+def a_file(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    return {"PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'a-file'}"}
+
+
+def a_cut_module(tmp_path):
+    """A compile cache holding one finished module whose library was cut short."""
+    import shutil
+
+    import pytensor
+
+    real = Path(pytensor.config.compiledir)
+    cache = tmp_path / "cache" / real.name
+    cache.mkdir(parents=True)
+    module = next(p.parent for p in sorted(real.glob("*/key.pkl")) if list(p.parent.glob("*.so")))
+    shutil.copytree(module, cache / module.name)
+    library = next((cache / module.name).glob("*.so"))
+    library.write_bytes(library.read_bytes()[:1000])
+    return {"PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'cache'}"}
+
+
+# (name, the environment, words of the line)
+ENVIRONMENT_CASES = [
+    ("floatX", lambda t: {"PYTENSOR_FLAGS": "floatX=bogus"},
+     "PYTENSOR_FLAGS='floatX=bogus': Invalid value ('bogus') for configuration variable 'floatX'"),
+    ("linker", lambda t: {"PYTENSOR_FLAGS": "linker=bogus"}, "variable 'linker'"),
+    ("mode", lambda t: {"PYTENSOR_FLAGS": "mode=bogus"}, "PYTENSOR_FLAGS='mode=bogus'"),
+    ("compile directory a file", a_file, "Unable to create the compiledir directory"),
+    ("a cut module in the cache", a_cut_module,
+     "compile cache holds 1 damaged modules (cut short"),
+    ("fast path", lambda t: {"DEEPTUTORIAL_FASTPATH": "garbage"},
+     "DEEPTUTORIAL_FASTPATH='garbage': expected 0, off"),
+    ("BLAS", lambda t: {"DEEPTUTORIAL_BLAS": "garbage"}, "DEEPTUTORIAL_BLAS='garbage'"),
+    ("threads", lambda t: {"OMP_NUM_THREADS": "abc"},
+     "OMP_NUM_THREADS='abc': expected a number of threads"),
+]
+
+
+@pytest.mark.parametrize("case, environment, words", ENVIRONMENT_CASES,
+                         ids=[c[0] for c in ENVIRONMENT_CASES])
+def test_a_setting_that_cannot_be_used_is_one_line(tmp_path, case, environment, words):
+    """(Broken by importing PyTensor before checking: its ValueError is a traceback, and a
+    cut module in the cache crashes Python with a bus error.)"""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTENSOR_FLAGS", "DEEPTUTORIAL_FASTPATH", "DEEPTUTORIAL_BLAS")}
+    env.update(environment(tmp_path))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "test_dA.py"), "--dataset",
+                           "sample", "--output-folder", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("test_dA.py: error: ") and words in lines[0], lines[0]
+    assert not out.exists()
+    # imported by other code (a notebook, a program), the same problem is an exception
+    proc = subprocess.run([sys.executable, "-c", "import deeptutorial"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "deeptutorial.environment.SettingError: "), proc.stderr
