@@ -27,7 +27,7 @@ from deeptutorial.checks import SEED_LIMIT, check_float_type
 from deeptutorial.data import N_CLASSES, SPLITS, DataError, as_shared, check_splits, \
     describe_source, load_mnist
 from deeptutorial.info import slow_path_reason
-from deeptutorial.results import PARTIAL_RESULTS
+from deeptutorial.results import PARTIAL_RESULTS, abandon_runs, begin_run
 from deeptutorial.training import NonFiniteCost, TrainingInterrupted
 
 
@@ -255,6 +255,9 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
             check_earlier_checkpoints(args)
     except ValueError as exc:
         parser.error(str(exc))
+    checkpoints = getattr(args, "checkpoint_dir", None)
+    if not checkpoints or os.path.realpath(checkpoints) != os.path.realpath(args.output_folder):
+        begin_run(args.output_folder)  # a finished run there is replaced only by a finished one
     use_float32()
     return args
 
@@ -321,7 +324,8 @@ def check_same_settings(saved: dict, current: dict, source: str) -> None:
 
 
 def run_script(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
-    """Run ``main(argv)``; print expected errors as one line and return an exit code."""
+    """Run ``main(argv)``; print expected errors as one line and return an exit code. A run
+    that stops early keeps its files apart from a finished run's (``results.abandon_runs``)."""
     argv = sys.argv[1:] if argv is None else argv
     prog = os.path.basename(sys.argv[0])
     reason = slow_path_reason()
@@ -350,6 +354,8 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
         print(f"{prog}: error: aborted at once (the last checkpoint, if any, is intact)",
               file=sys.stderr)
         return 130
+    finally:  # a run that did not finish never mixes its files with a finished run's
+        abandon_runs()
     return 0
 
 

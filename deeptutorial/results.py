@@ -1,10 +1,19 @@
-"""The one results writer all scripts share: images and ``results.json`` in an output folder."""
+"""The one results writer all scripts share: images and ``results.json`` in an output folder.
+
+A folder never ends as a mix of two runs. When a run starts (``begin_run``) in a folder that
+holds a finished run, every file it writes there goes first to a hidden staging folder beside
+it; when the new run finishes, its files replace the earlier run's (the files the earlier
+``results.json`` names) all at once. A run that stops early (Ctrl-C, an error) leaves the
+finished run as it was, and its own files in ``unfinished-run/``.
+"""
 
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,14 +35,8 @@ def _remove_stale_parts(path: Path) -> None:
     after the process that wrote it, and one whose process is gone is stale."""
     for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
         pid = part.name[len(path.name) + 2:].split(".", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             part.unlink(missing_ok=True)
-        except OSError:  # alive, someone else's
-            pass
 
 
 def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
@@ -42,7 +45,7 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
     ``path`` as it was; the failure is a ``WriteError`` that says so. The file gets the
     permissions the umask gives a new file (``mkstemp`` alone would make it private), and
     temporary files that killed writes left beside it are removed."""
-    path = Path(path)
+    path = _staged(Path(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_parts(path)
@@ -80,17 +83,112 @@ def _plain(value):
 
 
 PARTIAL_RESULTS = "results.interrupted.json"
+UNFINISHED = "unfinished-run"
+
+_stages: dict[Path, Path] = {}  # output folder -> the staging folder of this process's run
+_numbers = itertools.count()
+
+
+def begin_run(folder: str | os.PathLike) -> None:
+    """Start a run that writes into ``folder``: if it holds a finished run, this run's files
+    are staged until it finishes (see the module's docstring). Staging folders that killed
+    runs left behind become ``unfinished-run/``."""
+    folder = Path(folder).resolve()
+    for stale in folder.glob(".run-*"):
+        pid = stale.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            _set_aside(folder, stale)
+    if _holds_finished_run(folder / "results.json"):
+        _stages[folder] = folder / f".run-{os.getpid()}-{next(_numbers)}"
+
+
+def abandon_runs() -> None:
+    """The runs of this process stopped early: each keeps its files in ``unfinished-run/``,
+    and the finished runs beside them are left as they were."""
+    for folder, stage in list(_stages.items()):
+        _stages.pop(folder)
+        if stage.is_dir():
+            _set_aside(folder, stage)
 
 
 def write_results(folder: str | os.PathLike, results: dict) -> Path:
-    """Write ``results`` as ``folder/results.json``. The results of an interrupted run
-    (``results["interrupted"]``) never replace those of a finished one: when
-    ``results.json`` holds a finished run, they go beside it, to ``results.interrupted.json``."""
+    """Write ``results`` as ``folder/results.json``: the last write of a run. A staged run
+    (``begin_run``) then replaces the earlier run if it finished, or is set aside in
+    ``unfinished-run/`` if it was interrupted (``results["interrupted"]``). Without staging,
+    interrupted results never replace finished ones either: they go beside them, to
+    ``results.interrupted.json``."""
     path = Path(folder) / "results.json"
-    if results.get("interrupted") and _holds_finished_run(path):
-        path = path.with_name(PARTIAL_RESULTS)
-    text = json.dumps(results, indent=2, default=_plain) + "\n"
-    return write_atomically(path, text.encode())
+    text = (json.dumps(results, indent=2, default=_plain) + "\n").encode()
+    stage = _stages.get(path.parent.resolve())
+    if stage is None:
+        if results.get("interrupted") and _holds_finished_run(path):
+            path = path.with_name(PARTIAL_RESULTS)
+        return write_atomically(path, text)
+    write_atomically(path, text)  # into the staging folder
+    _stages.pop(path.parent.resolve())
+    if results.get("interrupted"):
+        return _set_aside(path.parent, stage) / "results.json"
+    _replace_earlier_run(path.parent, stage)
+    return path
+
+
+def _staged(path: Path) -> Path:
+    stage = _stages.get(path.parent.resolve())
+    return stage / path.name if stage is not None else path
+
+
+def _replace_earlier_run(folder: Path, stage: Path) -> None:
+    """Move the staged files into ``folder``, then delete the earlier run's files that the
+    new run did not write again (those its ``results.json`` named)."""
+    earlier = _named_files(folder)
+    new = {p.name for p in stage.iterdir()}
+    for name in sorted(new):
+        os.replace(stage / name, folder / name)
+    shutil.rmtree(stage, ignore_errors=True)
+    for name in sorted(earlier - new):
+        (folder / name).unlink(missing_ok=True)
+
+
+def _named_files(folder: Path) -> set[str]:
+    """The files of ``folder`` that its ``results.json`` names (images, saved models)."""
+    try:
+        results = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return set()
+    names: set[str] = set()
+
+    def collect(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                collect(v)
+        elif isinstance(value, list):
+            for v in value:
+                collect(v)
+        elif isinstance(value, str) and "/" not in value and (folder / value).is_file():
+            names.add(value)
+
+    collect(results)
+    return names
+
+
+def _set_aside(folder: Path, stage: Path) -> Path:
+    """Keep a stopped run's staged files as ``folder/unfinished-run`` (replacing an older
+    one)."""
+    target = folder / UNFINISHED
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(stage, target)
+    return target
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _holds_finished_run(path: Path) -> bool:

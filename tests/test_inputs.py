@@ -581,3 +581,72 @@ def test_a_setting_that_cannot_be_used_is_one_line(tmp_path, case, environment, 
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "deeptutorial.environment.SettingError: "), proc.stderr
+
+
+# --------------------------------------------------------------------------- never a mix of runs
+
+def finished_run(folder):
+    """A finished run's files in ``folder``: their contents by name."""
+    from deeptutorial.results import save_image, write_results
+
+    save_image(folder, "filters_a.png", np.zeros((4, 4), dtype=np.uint8))
+    (folder / "notes.txt").write_text("the learner's own file")
+    write_results(folder, {"runs": [{"filters_image": "filters_a.png"}]})
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def contents(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_run_that_fails_midway_leaves_the_finished_run_whole(tmp_path, capsys):
+    """A --load-model run that fails at its second level. (Broken by writing straight into
+    the folder: the first level's image replaces the finished run's.)"""
+    out = tmp_path / "out"
+    assert run_script(load("test_dA.py").main, [*TINY_DA, "--save-model", "--output-folder",
+                                                str(out)]) == 0
+    before = contents(out)
+    code = run_script(load("test_dA.py").main,
+                      [*TINY_DA, "--corruption-levels", "0.3", "0.5", "--load-model", str(out),
+                       "--output-folder", str(out)])
+    assert code == 1 and "model_corruption_50.npz: no such file" in capsys.readouterr().err
+    assert contents(out) == before
+    assert sorted(p.name for p in (out / "unfinished-run").iterdir()) == \
+        ["filters_corruption_30.png"]
+    assert not list(out.glob(".run-*"))
+
+
+def test_an_interrupted_run_is_set_aside_and_a_finished_one_replaces(tmp_path):
+    """(Broken by replacing results.json with the interrupted run's, or by leaving the
+    earlier run's images beside a new run's results.)"""
+    from deeptutorial.results import begin_run, save_image, write_results
+
+    before = finished_run(tmp_path)
+    begin_run(tmp_path)
+    save_image(tmp_path, "filters_a.png", np.ones((4, 4), dtype=np.uint8))
+    write_results(tmp_path, {"interrupted": True})
+    assert contents(tmp_path) == before
+    assert json.loads((tmp_path / "unfinished-run" / "results.json").read_text()) == \
+        {"interrupted": True}
+    begin_run(tmp_path)
+    save_image(tmp_path, "filters_b.png", np.ones((4, 4), dtype=np.uint8))
+    write_results(tmp_path, {"runs": [{"filters_image": "filters_b.png"}]})
+    assert sorted(contents(tmp_path)) == ["filters_b.png", "notes.txt", "results.json"]
+    assert (tmp_path / "notes.txt").read_text() == "the learner's own file"
+    assert not list(tmp_path.glob(".run-*"))
+
+
+def test_a_killed_runs_staging_folder_becomes_unfinished(tmp_path):
+    import subprocess
+    import sys
+
+    from deeptutorial.results import begin_run
+
+    before = finished_run(tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (tmp_path / f".run-{dead}-0").mkdir()
+    (tmp_path / f".run-{dead}-0" / "filters_a.png").write_bytes(b"half a run")
+    begin_run(tmp_path)
+    assert (tmp_path / "unfinished-run" / "filters_a.png").read_bytes() == b"half a run"
+    assert contents(tmp_path) == before
