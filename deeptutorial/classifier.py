@@ -1,4 +1,5 @@
-"""A deep classifier whose hidden layers can be taken from a pretrained stacked autoencoder."""
+"""Classifiers on what an autoencoder learnt: a deep one whose hidden layers can be taken from
+a pretrained stacked autoencoder, and the tutorials' logistic regression on frozen codes."""
 
 from __future__ import annotations
 
@@ -68,3 +69,33 @@ class PretrainableClassifier(SavesParams):
     def trainable_params(self, freeze_hidden: bool = False) -> list:
         """All parameters, or only the top layer's when ``freeze_hidden``."""
         return list(self.top.params) if freeze_hidden else list(self.params)
+
+
+def classify_codes(codes: list[np.ndarray], labels: list[np.ndarray], batch_size: int,
+                   epochs: int, learning_rate: float) -> dict:
+    """The tutorials' logistic regression (their linear classifier) trained by Adam on the
+    frozen ``codes`` of the training, validation and test digits; the test error at the
+    epoch of the best validation error, as the papers report a linear classifier on learnt
+    features."""
+    import pytensor
+
+    from deeptutorial.optimizers import adam
+    from deeptutorial.training import ErrorCurve, compile_step, n_batches, train
+
+    (train_c, valid_c, test_c), (train_y, valid_y, test_y) = codes, labels
+    data = shared_floatX(train_c, "codes")
+    targets = pytensor.shared(np.asarray(train_y, dtype=np.int32), name="labels")
+    x, y = pt.matrix("codes"), pt.ivector("y")
+    top = LogisticRegression(x, train_c.shape[1], 10)
+    cost = top.negative_log_likelihood(y)
+    step, _ = compile_step(cost, adam(cost, top.params, learning_rate), x, data, batch_size,
+                           y=y, data_y=targets, name="classifier")
+    curve = ErrorCurve(pytensor.function([x], top.y_pred), (valid_c, valid_y), (test_c, test_y),
+                       log=None)
+    train(step, n_batches(data, batch_size), epochs, on_epoch_end=curve.record,
+          log_format="classifier: epoch {epoch}, cost {cost:.4f}")
+    best = curve.best()
+    print(f"classifier on the codes: validation error {best['validation_error_percent']:.2f} %, "
+          f"test error {best['test_error_percent']:.2f} % (epoch {best['epoch']})")
+    return {"best_epoch": best["epoch"], "test_error_percent": best["test_error_percent"],
+            "validation_error_percent": best["validation_error_percent"], "curve": curve.points}

@@ -140,6 +140,15 @@ def add_training_flags(parser: argparse.ArgumentParser, epochs: int, batch_size:
                             help="hidden units")
 
 
+def add_classifier_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of a linear classifier trained on an autoencoder's frozen codes
+    (``classifier.classify_codes``)."""
+    parser.add_argument("--classifier-epochs", type=positive_int, default=30,
+                        help="epochs of the logistic regression on the frozen codes")
+    parser.add_argument("--classifier-lr", type=positive_float, default=0.001,
+                        help="Adam's step size for the logistic regression")
+
+
 def add_persistence_flags(parser: argparse.ArgumentParser) -> None:
     """Flags for saving and reloading trained models and for checkpoint / resume."""
     parser.add_argument("--save-model", action="store_true",
@@ -359,9 +368,9 @@ def run_script(main: Callable[[list[str] | None], object], argv: list[str] | Non
     return 0
 
 
-__all__ = ["SPLITS", "DataError", "add_persistence_flags", "add_training_flags",
-           "check_batch_size", "check_same_settings", "check_writable_folder", "derived_seed",
-           "fraction", "fraction_below_one", "load_datasets", "make_parser", "new_results",
-           "non_negative_float", "non_negative_int", "open_fraction", "parse_args",
-           "positive_float", "positive_int", "run_script", "seed_int", "settings_of",
-           "training_figures", "use_float32"]
+__all__ = ["DataError", "SPLITS", "add_classifier_flags", "add_persistence_flags",
+           "add_training_flags", "check_batch_size", "check_same_settings",
+           "check_writable_folder", "derived_seed", "fraction", "fraction_below_one",
+           "load_datasets", "make_parser", "new_results", "non_negative_float", "non_negative_int",
+           "open_fraction", "parse_args", "positive_float", "positive_int", "run_script",
+           "seed_int", "settings_of", "training_figures", "use_float32"]

@@ -235,6 +235,48 @@ def k_sparse_run_section(results: dict, record: str, what: str) -> str:
             + k_sparse_figures(results))
 
 
+def wta_section(results: dict) -> str:
+    """The winner-take-all autoencoder's dictionary beside the k-sparse and dA filters, and its
+    figures."""
+    settings = results["settings"]
+    return (f"Its dictionary (the decoder's filters; {settings['n_hidden']} units, "
+            f"{100 * settings['sparsity']:g}% lifetime sparsity, the first 100), then the "
+            f"k-sparse autoencoder's filters and the dA's at 30% corruption:\n\n"
+            f"![WTA dictionary](../results/wta_autoencoder/wta_dictionary.png)\n"
+            f"![k-sparse filters](../results/k_sparse_autoencoder/k_sparse_filters.png)\n"
+            f"![dA filters at 30%](../results/dA_tutorial/filters_corruption_30.png)\n\n"
+            f"| winners per unit and batch | test squared error per digit | test MSE per pixel "
+            f"| features above zero | logistic regression on the codes: test error |\n"
+            f"|---|---|---|---|---|\n"
+            f"| {results['winners_per_unit']} of {settings['batch_size']} | "
+            f"{results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
+            f"{100 * results['active_fraction_of_features']:.1f}% | "
+            f"{results['classifier_test_error_percent']:.2f}% |\n\n"
+            f"Test digits (top) and their reconstructions from the sparse training code "
+            f"(bottom):\n\n"
+            f"![WTA reconstructions](../results/wta_autoencoder/wta_reconstructions.png)")
+
+
+def write_sparsity_comparison() -> None:
+    """docs/_generated/sparsity_comparison.md: the sparse autoencoders' linear classifiers side
+    by side, from their records, beside the papers' figures."""
+    rows = [("k-sparse (per example: each digit keeps k units)", "k_sparse_autoencoder",
+             lambda s: f"{s['n_hidden']} units, k = {s['k']}, {s['epochs']} epochs", "1.35%"),
+            ("winner-take-all (per unit: each unit keeps k% of the batch)", "wta_autoencoder",
+             lambda s: f"{s['n_hidden']} units, {100 * s['sparsity']:g}% of "
+                       f"{s['batch_size']}, {s['epochs']} epochs", "1.20%")]
+    lines = ["| sparsity | record | settings | test error | paper |", "|---|---|---|---|---|"]
+    for what, record, settings, paper in rows:
+        path = DOCS / "results" / record / "results.json"
+        if path.is_file():
+            results = json.loads(path.read_text())
+            lines.append(f"| {what} | `{record}` | {settings(results['settings'])} | "
+                         f"{results['classifier_test_error_percent']:.2f}% | {paper} |")
+        else:
+            lines.append(f"| {what} | not recorded yet | | | {paper} |")
+    (DOCS / "_generated" / "sparsity_comparison.md").write_text("\n".join(lines) + "\n")
+
+
 def stacked_conv_section(results: dict) -> str:
     """The stacked convolutional autoencoders' classifier, pretrained and from a random start."""
     settings = results["settings"]
@@ -469,6 +511,9 @@ write_record_section("k_sparse_60_epochs.md", "k_sparse_autoencoder_60_epochs", 
                      "epochs is recorded yet.",
                      lambda r: k_sparse_run_section(r, "k_sparse_autoencoder_60_epochs",
                                                     "60 epochs"))
+write_record_section("wta_record.md", "wta_autoencoder", "No run of the winner-take-all "
+                     "autoencoder on full MNIST is recorded yet.", wta_section)
+write_sparsity_comparison()
 write_dA_trajectory()
 write_SdA_runs()
 write_SdA_spread()

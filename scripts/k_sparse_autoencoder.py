@@ -23,15 +23,14 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.cli import SPLITS, add_training_flags, derived_seed, load_datasets, \
-    make_parser, new_results, parse_args, positive_float, positive_int, run_script, \
+from deeptutorial.classifier import classify_codes
+from deeptutorial.cli import SPLITS, add_classifier_flags, add_training_flags, derived_seed, \
+    load_datasets, make_parser, new_results, parse_args, positive_int, run_script, \
     training_figures
 from deeptutorial.k_sparse_autoencoder import KSparseAutoencoder
-from deeptutorial.layers import LogisticRegression
-from deeptutorial.nn import shared_floatX
 from deeptutorial.optimizers import adam
 from deeptutorial.results import save_image, write_results
-from deeptutorial.training import ErrorCurve, compile_step, n_batches, train
+from deeptutorial.training import compile_step, n_batches, train
 from deeptutorial.utils import filters_image, in_chunks
 
 
@@ -55,10 +54,7 @@ def flags() -> argparse.ArgumentParser:
                              "training digits' mean")
     parser.add_argument("--revive-dead", action="store_true",
                         help="after each epoch, restart the units no example selected in it")
-    parser.add_argument("--classifier-epochs", type=positive_int, default=30,
-                        help="epochs of the logistic regression on the frozen codes")
-    parser.add_argument("--classifier-lr", type=positive_float, default=0.001,
-                        help="Adam's step size for the logistic regression")
+    add_classifier_flags(parser)
     return parser
 
 
@@ -67,27 +63,6 @@ def k_schedule(epoch: int, args) -> int:
     if epoch >= args.anneal_epochs:
         return args.k
     return int(round(args.k_start + (args.k - args.k_start) * epoch / args.anneal_epochs))
-
-
-def classify(codes: list, labels: list, args) -> dict:
-    """Logistic regression on frozen codes; the test error at the best validation epoch."""
-    (train_c, valid_c, test_c), (train_y, valid_y, test_y) = codes, labels
-    data = shared_floatX(train_c, "codes")
-    targets = pytensor.shared(train_y.astype(np.int32), name="labels")
-    x, y = pt.matrix("codes"), pt.ivector("y")
-    top = LogisticRegression(x, train_c.shape[1], 10)
-    cost = top.negative_log_likelihood(y)
-    step, _ = compile_step(cost, adam(cost, top.params, args.classifier_lr), x, data,
-                           args.batch_size, y=y, data_y=targets, name="classifier")
-    curve = ErrorCurve(pytensor.function([x], top.y_pred), (valid_c, valid_y), (test_c, test_y),
-                       log=None)
-    train(step, n_batches(data, args.batch_size), args.classifier_epochs,
-          on_epoch_end=curve.record, log_format="classifier: epoch {epoch}, cost {cost:.4f}")
-    best = curve.best()
-    print(f"classifier on the codes: validation error {best['validation_error_percent']:.2f} %, "
-          f"test error {best['test_error_percent']:.2f} % (epoch {best['epoch']})")
-    return {"best_epoch": best["epoch"], "test_error_percent": best["test_error_percent"],
-            "validation_error_percent": best["validation_error_percent"], "curve": curve.points}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -132,7 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     active = float(np.mean(np.sum(test_codes != 0, axis=1)))
     # units among the k kept for no test digit: filters that lost every competition
     never_active = int(np.sum(~np.any(test_codes != 0, axis=0)))
-    classifier = classify(codes, [split_y for _, split_y in arrays], args)
+    classifier = classify_codes(codes, [split_y for _, split_y in arrays], args.batch_size,
+                                args.classifier_epochs, args.classifier_lr)
     results = new_results(
         __file__, args, n_train=len(arrays[0][0]),
         test_mse=float(np.mean((test_x - reconstruction) ** 2)),
