@@ -235,6 +235,19 @@ def k_sparse_run_section(results: dict, record: str, what: str) -> str:
             + k_sparse_figures(results))
 
 
+def wta_figures(results: dict) -> str:
+    """One winner-take-all run's figures as a table."""
+    settings, classifier = results["settings"], results["classifier"]
+    return (f"| epochs | winners per unit and batch | test squared error per digit | "
+            f"features above zero | classifier: best validation error | test error |\n"
+            f"|---|---|---|---|---|---|\n"
+            f"| {settings['epochs']} | {results['winners_per_unit']} of "
+            f"{settings['batch_size']} | {results['test_squared_error']:.2f} | "
+            f"{100 * results['active_fraction_of_features']:.1f}% | "
+            f"{classifier['validation_error_percent']:.2f}% | "
+            f"{results['classifier_test_error_percent']:.2f}% |")
+
+
 def wta_section(results: dict) -> str:
     """The winner-take-all autoencoder's dictionary beside the k-sparse and dA filters, and its
     figures."""
@@ -245,16 +258,16 @@ def wta_section(results: dict) -> str:
             f"![WTA dictionary](../results/wta_autoencoder/wta_dictionary.png)\n"
             f"![k-sparse filters](../results/k_sparse_autoencoder/k_sparse_filters.png)\n"
             f"![dA filters at 30%](../results/dA_tutorial/filters_corruption_30.png)\n\n"
-            f"| winners per unit and batch | test squared error per digit | test MSE per pixel "
-            f"| features above zero | logistic regression on the codes: test error |\n"
-            f"|---|---|---|---|---|\n"
-            f"| {results['winners_per_unit']} of {settings['batch_size']} | "
-            f"{results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
-            f"{100 * results['active_fraction_of_features']:.1f}% | "
-            f"{results['classifier_test_error_percent']:.2f}% |\n\n"
+            + wta_figures(results) + "\n\n"
             f"Test digits (top) and their reconstructions from the sparse training code "
             f"(bottom):\n\n"
             f"![WTA reconstructions](../results/wta_autoencoder/wta_reconstructions.png)")
+
+
+def wta_run_section(results: dict, record: str, what: str) -> str:
+    """Another winner-take-all run: its dictionary and figures."""
+    return (f"![WTA dictionary, {what}](../results/{record}/wta_dictionary.png)\n\n"
+            + wta_figures(results))
 
 
 def write_sparsity_comparison() -> None:
@@ -513,6 +526,9 @@ write_record_section("k_sparse_60_epochs.md", "k_sparse_autoencoder_60_epochs", 
                                                     "60 epochs"))
 write_record_section("wta_record.md", "wta_autoencoder", "No run of the winner-take-all "
                      "autoencoder on full MNIST is recorded yet.", wta_section)
+write_record_section("wta_90_epochs.md", "wta_autoencoder_90_epochs", "No run of 90 epochs is "
+                     "recorded yet.",
+                     lambda r: wta_run_section(r, "wta_autoencoder_90_epochs", "90 epochs"))
 write_sparsity_comparison()
 write_dA_trajectory()
 write_SdA_runs()
