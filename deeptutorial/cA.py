@@ -6,7 +6,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from deeptutorial.autoencoder import TiedAutoencoder
-from deeptutorial.checks import check_non_negative, check_symbolic_matrix, random_state
+from deeptutorial.checks import check_non_negative
 from deeptutorial.optimizers import sgd
 
 
@@ -35,8 +35,6 @@ class cA(TiedAutoencoder):
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  n_visible: int = 784, n_hidden: int = 500, W=None, bhid=None, bvis=None,
                  contraction_level: float = 0.1):
-        numpy_rng = random_state(numpy_rng)
-        check_symbolic_matrix("input", input)
         check_non_negative("contraction_level", contraction_level)
         super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden, W=W,
                          bhid=bhid, bvis=bvis)

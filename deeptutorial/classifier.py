@@ -4,14 +4,17 @@ a pretrained stacked autoencoder, and the tutorials' logistic regression on froz
 from __future__ import annotations
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 
 from deeptutorial.checks import check_layer_sizes, check_non_negative, check_symbolic_matrix, \
     random_state
 from deeptutorial.layers import LogisticRegression
 from deeptutorial.nn import elu, he_normal, l2_penalty, shared_floatX
+from deeptutorial.optimizers import adam
 from deeptutorial.persistence import SavesParams
 from deeptutorial.stacked_autoencoder import StackedAutoencoder
+from deeptutorial.training import ErrorCurve, compile_step, n_batches, train
 
 
 class PretrainableClassifier(SavesParams):
@@ -77,11 +80,6 @@ def classify_codes(codes: list[np.ndarray], labels: list[np.ndarray], batch_size
     frozen ``codes`` of the training, validation and test digits; the test error at the
     epoch of the best validation error, as the papers report a linear classifier on learnt
     features."""
-    import pytensor
-
-    from deeptutorial.optimizers import adam
-    from deeptutorial.training import ErrorCurve, compile_step, n_batches, train
-
     (train_c, valid_c, test_c), (train_y, valid_y, test_y) = codes, labels
     data = shared_floatX(train_c, "codes")
     targets = pytensor.shared(np.asarray(train_y, dtype=np.int32), name="labels")

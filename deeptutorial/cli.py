@@ -306,8 +306,8 @@ def load_datasets(args: argparse.Namespace, batch_size: int | None = None,
                   uses: tuple[str, ...] = ("training",),
                   batched: tuple[str, ...] = ("training",), labels: bool = False,
                   side: int | None = None) -> list:
-    """``load_data(args.dataset)``: the tutorial's three splits as shared variables, checked
-    as a whole before anything compiles (``data.check_splits``): each split the run
+    """The tutorial's three splits of ``args.dataset`` as shared variables (as ``load_data``
+    gives them), checked as a whole before anything compiles (``data.check_splits``): each split the run
     ``uses`` holds an image, each it reads in minibatches (``batched``) a minibatch of
     ``batch_size`` (default ``args.batch_size``), the labels are classes 0..9 when the run
     reads ``labels``, and the images are square (``side`` x ``side`` when the model was

@@ -7,7 +7,7 @@ import pytensor.tensor as pt
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.autoencoder import TiedAutoencoder
-from deeptutorial.checks import check_fraction, check_symbolic_matrix, is_number, random_state
+from deeptutorial.checks import check_fraction, is_number
 from deeptutorial.optimizers import sgd
 
 
@@ -39,8 +39,6 @@ class dA(TiedAutoencoder):
                  input: pt.TensorVariable | None = None, n_visible: int = 784,
                  n_hidden: int = 500, W=None, bhid=None, bvis=None,
                  loss: str = "cross_entropy", corruption_level: float = 0.0):
-        numpy_rng = random_state(numpy_rng)
-        check_symbolic_matrix("input", input)
         check_fraction("corruption_level", corruption_level)
         super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden, W=W,
                          bhid=bhid, bvis=bvis, loss=loss, pytensor_rng=pytensor_rng)

@@ -8,8 +8,7 @@ import pytensor.tensor as pt
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
 from deeptutorial.autoencoder import UntiedAutoencoder
-from deeptutorial.checks import check_choice, check_non_negative, check_symbolic_matrix, \
-    random_state
+from deeptutorial.checks import check_choice, check_non_negative
 
 NOISE_KINDS = ("gaussian", "dropout", "salt_and_pepper")
 
@@ -42,8 +41,6 @@ class DenoisingAutoencoder(UntiedAutoencoder):
                  n_visible: int = 784, n_hidden: int = 500, noise: str = "gaussian",
                  noise_level: float = 0.5, loss: str = "cross_entropy",
                  pytensor_rng: RandomGeneratorSharedVariable | None = None):
-        numpy_rng = random_state(numpy_rng)
-        check_symbolic_matrix("input", input)
         check_choice("noise", noise, NOISE_KINDS)
         check_non_negative(f"{noise} noise_level", noise_level)
         if noise == "dropout" and not noise_level < 1:

@@ -100,7 +100,7 @@ def pytensor_settings() -> str:
 
 def running_a_script() -> bool:
     """Whether Python runs a program file from the command line (``python scripts/x.py``),
-    not an interactive session, a notebook kernel or a test runner."""
+    not the interactive interpreter, a notebook kernel or a test runner."""
     main = sys.modules.get("__main__")
     return (bool(getattr(main, "__file__", None)) and not hasattr(sys, "ps1")
             and not sys.flags.interactive and "ipykernel" not in sys.modules

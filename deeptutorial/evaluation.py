@@ -94,18 +94,11 @@ def choose_sigma(samples: np.ndarray, validation: np.ndarray,
     return max(scores, key=scores.get), scores
 
 
-def check_samples_fit(n_samples: int, n_pixels: int, n_steps: int | None = None,
+def check_samples_fit(shape: tuple[int, ...], what: str = "the samples",
                       flags: str = "--n-parzen-samples") -> None:
-    """Refuse, before anything trains, samples that would not fit in memory: ``n_samples``
-    float32 images of ``n_pixels``, or ``n_steps`` steps of chains that keep every step's
-    ``n_samples`` images (a generative chain's burn-in included). ``flags`` names the
-    flags to lower."""
-    if n_steps is None:
-        check_fits_in_memory(f"{flags}: the samples", (n_samples, n_pixels), 4,
-                             advice=f"lower {flags}")
-    else:
-        check_fits_in_memory(f"{flags}: the chains' steps (steps x chains x pixels)",
-                             (n_steps, n_samples, n_pixels), 4, advice=f"lower {flags}")
+    """Refuse, before anything trains, float32 samples of ``shape`` that would not fit in
+    memory (``what`` they are; ``flags``: the flags to lower)."""
+    check_fits_in_memory(f"{flags}: {what}", shape, 4, advice=f"lower {flags}")
 
 
 def parzen_evaluation(samples: np.ndarray, validation: np.ndarray, test: np.ndarray,

@@ -11,7 +11,7 @@ import pytensor.tensor as pt
 from pytensor.gradient import disconnected_grad
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
-from deeptutorial.checks import check_positive, check_symbolic_matrix, random_state
+from deeptutorial.checks import check_positive
 from deeptutorial.denoising_autoencoder import DenoisingAutoencoder
 from deeptutorial.losses import cross_entropy
 
@@ -45,8 +45,6 @@ class GenerativeDenoisingAutoencoder(DenoisingAutoencoder):
                  n_visible: int = 784, n_hidden: int = 1000, noise: str = "salt_and_pepper",
                  noise_level: float = 0.4, walkback: int = 1,
                  pytensor_rng: RandomGeneratorSharedVariable | None = None):
-        numpy_rng = random_state(numpy_rng)
-        check_symbolic_matrix("input", input)
         check_positive("walkback", walkback, integer=True)
         check_positive(f"{noise} noise_level (the chain needs noise)", noise_level)
         super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden,

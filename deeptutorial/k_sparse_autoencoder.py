@@ -7,7 +7,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from deeptutorial.autoencoder import TiedAutoencoder
-from deeptutorial.checks import check_positive, check_symbolic_matrix, random_state
+from deeptutorial.checks import check_positive
 from deeptutorial.losses import mse
 from deeptutorial.nn import identity, shared_floatX
 
@@ -57,8 +57,6 @@ class KSparseAutoencoder(TiedAutoencoder):
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  n_visible: int = 784, n_hidden: int = 1000, k: int = 25,
                  output: str = "linear", input_mean: np.ndarray | None = None):
-        numpy_rng = random_state(numpy_rng)
-        check_symbolic_matrix("input", input)
         check_positive("n_hidden", n_hidden, integer=True)
         self.check_k(k, n_hidden)
         if output not in ("linear", "sigmoid"):

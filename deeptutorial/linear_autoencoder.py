@@ -6,7 +6,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from deeptutorial.autoencoder import UntiedAutoencoder
-from deeptutorial.checks import check_positive, check_symbolic_matrix, random_state
+from deeptutorial.checks import check_positive
 from deeptutorial.losses import mse
 from deeptutorial.nn import identity
 
@@ -33,8 +33,6 @@ class LinearAutoencoder(UntiedAutoencoder):
 
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  n_inputs: int = 3, n_codings: int = 2):
-        numpy_rng = random_state(numpy_rng)
-        check_symbolic_matrix("input", input)
         check_positive("n_inputs", n_inputs, integer=True)
         check_positive("n_codings", n_codings, integer=True)
         if n_codings >= n_inputs:

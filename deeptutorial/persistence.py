@@ -6,6 +6,7 @@ that is not an array: epoch counters, cost histories, random generator states.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -155,8 +156,6 @@ def restore_log(cls, value, source: str, what: str):
     """``cls(**value)`` for a dataclass log (``TrainingLog``, ``FinetuneLog``) read from a
     checkpoint, after checking each field against the type of its default: a missing,
     extra or mistyped field is a ``DataError`` naming ``source`` and ``what``."""
-    import dataclasses
-
     if not isinstance(value, dict):
         raise DataError(f"{source}: its {what} is {type(value).__name__}, expected an object")
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -6,8 +6,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from deeptutorial.autoencoder import UntiedAutoencoder
-from deeptutorial.checks import check_non_negative, check_open_fraction, check_symbolic_matrix, \
-    random_state
+from deeptutorial.checks import check_non_negative, check_open_fraction
 from deeptutorial.nn import bernoulli_kl
 
 
@@ -35,8 +34,6 @@ class SparseAutoencoder(UntiedAutoencoder):
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  n_visible: int = 784, n_hidden: int = 500, sparsity_target: float = 0.1,
                  sparsity_weight: float = 1.0):
-        numpy_rng = random_state(numpy_rng)
-        check_symbolic_matrix("input", input)
         check_open_fraction("sparsity_target", sparsity_target)
         check_non_negative("sparsity_weight", sparsity_weight)
         super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden,

@@ -7,7 +7,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from deeptutorial.autoencoder import UntiedAutoencoder
-from deeptutorial.checks import check_open_fraction, check_symbolic_matrix, random_state
+from deeptutorial.checks import check_open_fraction
 from deeptutorial.losses import mse, squared_error
 from deeptutorial.nn import identity, relu
 
@@ -58,8 +58,6 @@ class WTAAutoencoder(UntiedAutoencoder):
 
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  n_visible: int = 784, n_hidden: int = 2000, sparsity: float = 0.05):
-        numpy_rng = random_state(numpy_rng)
-        check_symbolic_matrix("input", input)
         check_open_fraction("sparsity", sparsity)
         super().__init__(numpy_rng, input=input, n_visible=n_visible, n_hidden=n_hidden,
                          loss="squared_error", encoder_scale=0.25, decoder_scale=0.25)

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     (train_set_x, _), (valid_set_x, _), (test_set_x, test_set_y) = \
         load_datasets(args, uses=SPLITS, labels=True)
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
-    check_samples_fit(args.n_parzen_samples, n_visible)
+    check_samples_fit((args.n_parzen_samples, n_visible))
     rng = np.random.RandomState(args.seed)
 
     x = pt.matrix("x")

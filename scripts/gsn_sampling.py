@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> dict:
     check_batch_size(args.n_shown, len(test_images), "--n-shown", "test images")
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
     n_steps = args.burn_in + -(-args.n_parzen_samples // args.n_chains)
-    check_samples_fit(args.n_chains, n_visible, n_steps,
-                      flags="--burn-in, --n-parzen-samples or --n-chains")
+    check_samples_fit((n_steps, args.n_chains, n_visible),
+                      "the chains' steps (steps x chains x pixels)",
+                      "--burn-in, --n-parzen-samples or --n-chains")
     rng = np.random.RandomState(args.seed)
 
     x = pt.matrix("x")

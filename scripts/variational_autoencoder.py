@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     (train_set_x, _), (valid_set_x, _), (test_set_x, _) = \
         load_datasets(args, uses=SPLITS, batched=("training", "test"))
     n_train, n_visible = train_set_x.get_value(borrow=True).shape
-    check_samples_fit(args.n_parzen_samples, n_visible)
+    check_samples_fit((args.n_parzen_samples, n_visible))
     n_test = test_set_x.get_value(borrow=True).shape[0]
     check_batch_size(args.batch_size, n_test, what="test images")
     rng = np.random.RandomState(args.seed)
