@@ -51,7 +51,6 @@ sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
 import pytensor  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402
-from pytensor.compile.mode import Mode  # noqa: E402
 
 from deeptutorial import SdA, dA, load_data  # noqa: E402
 from deeptutorial.fastpath.blas import (cpu_model, openblas_ldflags, take_openblas_threads,  # noqa: E402
@@ -59,7 +58,8 @@ from deeptutorial.fastpath.blas import (cpu_model, openblas_ldflags, take_openbl
 from deeptutorial.data import minibatch  # noqa: E402
 from deeptutorial.info import backend_info  # noqa: E402
 from deeptutorial.optimizers import sgd  # noqa: E402
-from deeptutorial.training import batch_indices  # noqa: E402
+from deeptutorial.training import batch_indices, step_mode  # noqa: E402
+from deeptutorial import backends  # noqa: E402
 
 try:
     import torch
@@ -140,11 +140,8 @@ def initial_params(config: Config) -> list[np.ndarray]:
 # --------------------------------------------------------------------------- PyTensor
 
 def pytensor_mode(backend: str):
-    if backend == "numba":
-        return "NUMBA"
-    if backend in ("c", "c-openblas"):
-        return Mode(linker="cvm", optimizer="fast_run")
-    return "JAX"
+    """The library's mode for ``backend`` (``c-openblas`` is C), as ``training.step_mode``."""
+    return step_mode("c" if backend == "c-openblas" else backend)
 
 
 def compile_function(backend: str, *args, **kwargs):
@@ -184,9 +181,9 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
     """Compile the training function as the library and scripts do, with ``mode`` added.
 
     Returns (step(i, level) -> cost, params): ``i`` is the minibatch index. The minibatch
-    is a ``givens`` slice of the shared training set, as in the library (for the SdA through
-    ``deeptutorial.data.minibatch``, with its static batch size), except for JAX:
-    it cannot trace a slice whose start is an input, so there the rows are passed in.
+    is cut from the shared training set by ``deeptutorial.data.minibatch``, as in the library
+    (a slice on C, a gather of the same rows on the other backends, which JAX needs), with
+    its static batch size; for JAX the training set is held on its device.
     """
     model, params, x, y = library_model(config)
     if config.kind == "dA":  # exactly scripts/test_dA.py
@@ -208,24 +205,17 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
         updates = sgd(cost, model.params, FINETUNE_LR)
         extra, extra_values = [], (lambda _level: ())
     data_vars = [x] if y is None else [x, y]
-    mode = pytensor_mode(backend)
-    if backend == "jax":
-        fn = compile_function(backend, data_vars + extra, cost, updates=updates, mode=mode)
-        arrays = [data["x_np"], data["y_np"]][:len(data_vars)]
-
-        def step(i: int, level: float) -> float:
-            rows = slice(i * config.batch, (i + 1) * config.batch)
-            return fn(*(a[rows] for a in arrays), *extra_values(level))
-        return step, params
+    name = "c" if backend == "c-openblas" else backend
+    shared = [data["x"], data["y"]][:len(data_vars)]
+    if name == "jax":  # the data on the JAX device, as the scripts keep them there
+        shared = [backends.on_device(pytensor.shared(a, borrow=True), "jax")
+                  for a in (data["x_np"], data["y_np"])[:len(data_vars)]]
+    # the minibatches as the library cuts them: a slice on C, a gather elsewhere
     index = pt.lscalar("index")
-    if config.kind == "dA":  # the script's plain slice
-        rows = slice(index * config.batch, (index + 1) * config.batch)
-        givens = {x: data["x"][rows]}
-    else:  # the SdA's minibatches carry their static batch size (gemv/ger at batch size 1)
-        givens = {var: minibatch(shared, index, config.batch)
-                  for var, shared in zip(data_vars, [data["x"], data["y"]])}
+    givens = {var: minibatch(values, index, config.batch, name)
+              for var, values in zip(data_vars, shared)}
     fn = compile_function(backend, [index] + extra, cost, updates=updates, givens=givens,
-                          mode=mode, rebuild_strict=config.kind == "dA")
+                          mode=pytensor_mode(backend), rebuild_strict=False)
     indices = batch_indices(len(data["x_np"]) // config.batch)  # as the library's loops
     return (lambda i, level: fn(indices[i], *extra_values(level))), params
 

@@ -8,6 +8,7 @@ import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 from pytensor.tensor.random.variable import RandomGeneratorSharedVariable
 
+from deeptutorial import backends
 from deeptutorial.checks import check_fraction, check_positive, random_state
 from deeptutorial.dA import dA
 from deeptutorial.data import minibatch
@@ -96,12 +97,15 @@ class SdA(SavesParams):
         named.update({"logistic.W": self.logLayer.W, "logistic.b": self.logLayer.b})
         return named
 
-    def noise_generators(self) -> list:
-        """The distinct random generators of the dA layers, in layer order."""
+    def noise_generators(self, functions: list | None = None) -> list:
+        """The distinct random generators of the dA layers, in layer order; given the compiled
+        ``pretraining_functions``, what a checkpoint saves of them for those functions (on JAX
+        each function's private copy: ``backends.step_generators``)."""
         unique = []
-        for layer_dA in self.dA_layers:
-            if all(layer_dA.pytensor_rng is not g for g in unique):
-                unique.append(layer_dA.pytensor_rng)
+        for k, layer_dA in enumerate(self.dA_layers):
+            held = [layer_dA.pytensor_rng] if functions is None else \
+                backends.step_generators(functions[k], [layer_dA.pytensor_rng])
+            unique.extend(g for g in held if all(g is not u for u in unique))
         return unique
 
     def pretraining_functions(self, train_set_x, batch_size: int, cached: bool = False) -> list:
@@ -133,7 +137,7 @@ class SdA(SavesParams):
             else:
                 self.layer_inputs.append(None)
                 givens = {self.x: minibatch(train_set_x, index, batch_size)}
-            fns.append(pytensor.function(
+            fns.append(backends.function(
                 [index, corruption, lr], cost, updates=updates, givens=givens,
                 rebuild_strict=False, name=f"pretrain_layer_{k}"))
         return fns
@@ -149,6 +153,7 @@ class SdA(SavesParams):
         out = np.concatenate([encode(data[i:i + batch_size])
                               for i in range(0, len(data), batch_size)])
         self.layer_inputs[k].set_value(out, borrow=True)
+        backends.on_device(self.layer_inputs[k])
 
     def build_finetune_functions(self, datasets, batch_size: int, learning_rate: float):
         """``(train_fn, valid_score, test_score)``: one SGD step on minibatch ``index``,
@@ -175,9 +180,9 @@ class SdA(SavesParams):
             # the mean of the list is then the error over every example, in few calls.
             n_rows = set_x.get_value(borrow=True).shape[0]
             chunk = max(d for d in range(1, min(n_rows, 1000) + 1) if n_rows % d == 0)
-            rows = slice(index * chunk, (index + 1) * chunk)
-            score_i = pytensor.function([index], self.errors, name=name,
-                                        givens={self.x: set_x[rows], self.y: set_y[rows]})
+            score_i = pytensor.function([index], self.errors, name=name, rebuild_strict=False,
+                                        givens={self.x: minibatch(set_x, index, chunk),
+                                                self.y: minibatch(set_y, index, chunk)})
             return lambda: [float(score_i(i)) for i in range(n_rows // chunk)]
 
         return (train_fn, scorer(valid_set_x, valid_set_y, "valid"),

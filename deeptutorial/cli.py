@@ -23,6 +23,8 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+from deeptutorial import backends
+from deeptutorial.backends import BACKENDS
 from deeptutorial.checks import SEED_LIMIT, check_float_type
 from deeptutorial.data import N_CLASSES, SPLITS, DataError, as_shared, check_splits, \
     describe_source, load_mnist
@@ -108,7 +110,7 @@ def make_parser(description: str, output_folder: str, seed: int | None,
                 dataset: bool = True) -> OneLineParser:
     """A parser with the flags every script has: data (unless ``dataset`` is false: a script
     that makes its own), seed (unless ``seed`` is None: a script that draws nothing at
-    random), output folder, debug."""
+    random), output folder, backend, debug."""
     parser = OneLineParser(description=description,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     if dataset:
@@ -121,6 +123,9 @@ def make_parser(description: str, output_folder: str, seed: int | None,
                             help="seed of numpy.random.RandomState")
     parser.add_argument("--output-folder", default=output_folder,
                         help="where images and results.json are written")
+    parser.add_argument("--backend", default=None, metavar="{" + ",".join(BACKENDS) + "}",
+                        help="what compiles the graphs (deeptutorial.backends); by default "
+                             "$DEEPTUTORIAL_BACKEND, else c")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
@@ -262,6 +267,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
             check_writable_folder("--checkpoint-dir", args.checkpoint_dir)
             lock_folder("--checkpoint-dir", args.checkpoint_dir)
             check_earlier_checkpoints(args)
+        args.backend = backends.use(backends.requested(args.backend))
     except ValueError as exc:
         parser.error(str(exc))
     checkpoints = getattr(args, "checkpoint_dir", None)

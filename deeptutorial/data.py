@@ -412,14 +412,18 @@ def load_data(dataset: str | os.PathLike | None = None, download: bool = True) -
 
 def as_shared(splits: list[Split]) -> list:
     """Each split's images as a shared floatX matrix and its labels as a shared int32
-    vector, as ``load_data`` returns them."""
+    vector, as ``load_data`` returns them (on the JAX device when the backend is JAX:
+    ``backends.on_device``)."""
     import pytensor
 
-    return [(pytensor.shared(np.asarray(x, dtype=pytensor.config.floatX), borrow=True),
-             pytensor.shared(np.asarray(y, dtype=np.int32), borrow=True)) for x, y in splits]
+    from deeptutorial.backends import on_device
+
+    return [(on_device(pytensor.shared(np.asarray(x, dtype=pytensor.config.floatX), borrow=True)),
+             on_device(pytensor.shared(np.asarray(y, dtype=np.int32), borrow=True)))
+            for x, y in splits]
 
 
-def minibatch(data, index, batch_size: int):
+def minibatch(data, index, batch_size: int, backend: str | None = None):
     """Rows ``index * batch_size`` up to ``(index + 1) * batch_size`` of the shared array
     ``data`` (for ``givens``), with the batch size as a static shape.
 
@@ -427,8 +431,18 @@ def minibatch(data, index, batch_size: int):
     every node. At batch size 1 PyTensor then computes the products as matrix-vector BLAS
     calls (gemv, ger), where a matrix product of one row is several times slower (the SdA
     tutorial's default). An index past the end raises instead of giving an empty minibatch.
+
+    On the C ``backend`` (None: the current one, ``backends.current()``) the rows are a slice,
+    as in the tutorial: a view, no copy. JAX cannot compile a slice whose start is symbolic,
+    so every other backend gathers the rows ``index * batch_size + arange(batch_size)``: the
+    same rows, a static number of them.
     """
     import pytensor.tensor as pt
 
-    rows = data[index * batch_size:(index + 1) * batch_size]
+    from deeptutorial import backends
+
+    if (backend or backends.current()) == "c":
+        rows = data[index * batch_size:(index + 1) * batch_size]
+    else:
+        rows = data[index * batch_size + pt.arange(batch_size)]
     return pt.specify_shape(rows, (batch_size,) + (None,) * (data.ndim - 1))

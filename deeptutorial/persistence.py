@@ -106,11 +106,25 @@ def load_params(path: str | os.PathLike, variables: dict) -> None:
 
 
 def rng_state(generator_variable) -> dict:
-    """The JSON-able state of a PyTensor shared random generator."""
-    return generator_variable.get_value(borrow=True).bit_generator.state
+    """The JSON-able state of a PyTensor shared random generator, or of a compiled JAX
+    function's copy of one (``backends.GeneratorCopy``: its JAX key)."""
+    value = generator_variable.get_value(borrow=True)
+    if isinstance(value, dict):
+        return {"jax_state": [int(k) for k in np.asarray(value["jax_state"])]}
+    return value.bit_generator.state
 
 
 def set_rng_state(generator_variable, state: dict) -> None:
+    value = generator_variable.get_value(borrow=True)
+    if isinstance(value, dict) != ("jax_state" in state):
+        raise ValueError("it was saved by another backend's random generator: resume with "
+                         "the same --backend")
+    if isinstance(value, dict):
+        key = np.asarray(state["jax_state"], dtype=np.uint32)
+        if key.shape != (2,):
+            raise ValueError(f"a JAX key has 2 numbers, not {key.size}")
+        generator_variable.set_value({**value, "jax_state": key})
+        return
     generator = generator_variable.get_value()
     generator.bit_generator.state = state
     generator_variable.set_value(generator, borrow=True)

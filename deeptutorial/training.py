@@ -26,45 +26,51 @@ def batch_indices(n_batches: int) -> list[np.ndarray]:
     return [np.asarray(i, dtype=np.int64) for i in range(n_batches)]
 
 
-def step_mode():
-    """The mode a training step is compiled in: PyTensor's default, and with its virtual
+def step_mode(backend: str | None = None):
+    """The mode a training step is compiled in: the ``backend``'s (None: the current one,
+    ``backends.mode``), and with PyTensor's virtual
     machine (the C and Python linkers) told to keep each intermediate result's memory from one
     call to the next (``allow_gc=False``) unless the user set ``allow_gc``. A step is called
     thousands of times with the same shapes, and a multi-megabyte array allocated afresh at
     every call costs the system's page faults each time; kept, it is written in place."""
-    from pytensor.compile.mode import get_default_mode
     from pytensor.link.vm import VMLinker
 
+    from deeptutorial.backends import mode as backend_mode
     from deeptutorial.fastpath import user_has_set
 
-    mode = get_default_mode()
+    mode = backend_mode(backend)
     if isinstance(mode.linker, VMLinker) and not user_has_set("allow_gc"):
         mode = mode.clone(link_kwargs={"allow_gc": False})
     return mode
 
 
 def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, data_y=None,
-                 name: str | None = None) -> tuple[Callable[[np.ndarray], object], float]:
+                 name: str | None = None,
+                 backend: str | None = None) -> tuple[Callable[[np.ndarray], object], float]:
     """``(step, seconds)``: ``step(index)`` computes ``outputs`` on minibatch ``index`` of the
     shared ``data_x`` (and ``data_y``), standing in for the symbolic ``x`` (and ``y``), and
     applies ``updates``; ``seconds`` is the time PyTensor took to compile it.
 
     The minibatches are cut by ``data.minibatch`` in ``givens``, as the tutorial did, so the
     data stay in shared variables and the batch size is a static shape of the graph. The
-    step is compiled in ``step_mode()``.
+    step is compiled by ``backend`` (None: the current one; ``deeptutorial.backends``) in
+    ``step_mode(backend)``.
     """
-    import pytensor
     import pytensor.tensor as pt
 
+    from deeptutorial import backends
     from deeptutorial.data import minibatch
 
+    problem = backends.graph_problem([outputs, *[value for _, value in updates]], backend)
+    if problem:
+        raise backends.BackendError(problem)
     index = pt.lscalar("index")
-    givens = {x: minibatch(data_x, index, batch_size)}
+    givens = {x: minibatch(data_x, index, batch_size, backend)}
     if y is not None:
-        givens[y] = minibatch(data_y, index, batch_size)
+        givens[y] = minibatch(data_y, index, batch_size, backend)
     start = time.perf_counter()
-    step = pytensor.function([index], outputs, updates=updates, givens=givens,
-                             rebuild_strict=False, name=name, mode=step_mode())
+    step = backends.function([index], outputs, updates=updates, givens=givens,
+                             rebuild_strict=False, name=name, mode=step_mode(backend))
     return step, time.perf_counter() - start
 
 

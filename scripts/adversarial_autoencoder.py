@@ -19,6 +19,7 @@ import deeptutorial  # noqa: F401, I001  (first: it checks the settings before P
 
 import argparse
 import sys
+import warnings
 
 import numpy as np
 import pytensor
@@ -26,6 +27,7 @@ import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 from scipy.stats import norm
 
+from deeptutorial import backends
 from deeptutorial.adversarial_autoencoder import PRIORS, AdversarialAutoencoder
 from deeptutorial.cli import SPLITS, add_training_flags, derived_seed, load_datasets, \
     make_parser, new_results, non_negative_int, open_fraction, parse_args, positive_float, \
@@ -160,13 +162,19 @@ def main(argv: list[str] | None = None) -> dict:
     discriminate = pytensor.function([z], aae.discriminate(z))
     # per digit, so that in_chunks can average a whole split
     reconstruction = pytensor.function([x], cross_entropy(x, aae.decoder_logits(aae.encode(x))))
-    n = pt.iscalar("n")
-    # a stream of its own: the training stream is left where training stopped
-    prior_draw, prior_updates = aae.sample_prior(n, shared_rng(seed=derived_seed(args.seed, 1)))
-    draw = pytensor.function([n], prior_draw, updates=prior_updates)
-
     test_images = test_set_x.get_value(borrow=True)
     test_labels = np.asarray(test_set_y.eval())
+    # a stream of its own: the training stream is left where training stopped
+    prior_stream = shared_rng(seed=derived_seed(args.seed, 1))
+
+    def draw(n: int) -> np.ndarray:
+        """``n`` draws from the prior; ``n`` is fixed in the graph (JAX needs sizes it can see),
+        so each ``n`` has its own graph on the one stream (which PyTensor would warn of)."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*has already been used")
+            samples, updates = aae.sample_prior(n, prior_stream)
+        return backends.function([], samples, updates=updates)()
+
     codes = in_chunks(encode, test_images)
     prior_samples = draw(len(test_images))
     code_logits = discriminate(codes)

@@ -23,6 +23,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 
+from deeptutorial import backends
 from deeptutorial.cli import add_training_flags, check_batch_size, derived_seed, load_datasets, \
     make_parser, new_results, non_negative_float, parse_args, positive_int, run_script
 from deeptutorial.conv_autoencoder import UPSAMPLING, ConvAutoencoder
@@ -73,13 +74,12 @@ def train_variant(variant: str, args, train_x, test_x: np.ndarray, run: dict) ->
         terms["cost"], adam(terms["cost"], model.params, args.learning_rate) + rng_updates,
         model.x, train_x, args.batch_size, name=f"train_{variant}")
     x = pt.matrix("x")
-    evaluate = pytensor.function([x], [model.reconstruct(x)])
+    reconstruct = backends.function_of_rows(model.reconstruct)
     print(f"--- {variant}: {run['parameters']} parameters, upsampling {args.upsampling} ---")
     history = train(step, n_batches(train_x, args.batch_size), args.epochs,
                     log_format=f"{variant}: epoch {{epoch}}, cost {{cost:.5f}}")
     print(f"The {variant} autoencoder trained for {sum(history.epoch_seconds) / 60:.2f}m",
           file=sys.stderr)
-    reconstruct = lambda rows: evaluate(rows)[0]  # noqa: E731
     clean = in_chunks(reconstruct, test_x, 500)
     eps = 1e-7
     run.update(epoch_costs=history.epoch_costs, epoch_seconds=history.epoch_seconds,

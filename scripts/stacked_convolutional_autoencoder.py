@@ -18,9 +18,10 @@ import argparse
 import sys
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
+from pytensor.graph.replace import clone_replace
 
+from deeptutorial import backends
 from deeptutorial.cli import SPLITS, add_training_flags, derived_seed, load_datasets, \
     make_parser, new_results, parse_args, positive_float, positive_int, run_script
 from deeptutorial.conv_autoencoder import ConvClassifier, PoolingConvAutoencoder
@@ -71,8 +72,7 @@ def pretrain(args, train_x) -> tuple[list[PoolingConvAutoencoder], list[dict]]:
         logs.append({"layer": k, "epoch_costs": history.epoch_costs,
                      "epoch_seconds": history.epoch_seconds, "compile_seconds": seconds})
         if k == 1:  # the second layer learns from the first one's codes, computed once
-            images = pt.matrix("images")
-            encode = pytensor.function([images], first.encode(images))
+            encode = backends.function_of_rows(first.encode)
             codes = in_chunks(encode, train_x.get_value(borrow=True), 500)
             data = shared_floatX(codes.reshape(len(codes), -1), "layer_1_codes")
     return [first, second], logs
@@ -88,7 +88,9 @@ def fine_tune(start: str, layers, args, datasets) -> dict:
                                  train_x, args.batch_size, y=clf.y, data_y=train_y,
                                  name=f"finetune_{start}")
     values = lambda split: tuple(v.get_value(borrow=True) for v in split)  # noqa: E731
-    curve = ErrorCurve(pytensor.function([clf.x], clf.top.y_pred), values((valid_x, valid_y)),
+    predict = backends.function_of_rows(
+        lambda rows: clone_replace(clf.top.y_pred, {clf.x: rows}))
+    curve = ErrorCurve(predict, values((valid_x, valid_y)),
                        values((test_x, test_y)), prefix=f"{start}: ")
     history = train(step, n_batches(train_x, args.batch_size), args.epochs,
                     on_epoch_end=curve.record,

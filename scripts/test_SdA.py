@@ -63,11 +63,11 @@ def first_layer_filters(sda: SdA) -> np.ndarray:
     return filters_image(sda.sigmoid_layers[0].W.get_value(borrow=True))
 
 
-def pretrain(sda: SdA, args, train_set_x, histories: list[TrainingLog], save, stop) -> None:
-    """Greedy layer-wise pretraining, resuming the layers ``histories`` say are unfinished."""
+def pretrain(sda: SdA, fns: list, args, train_set_x, histories: list[TrainingLog], save,
+             stop) -> None:
+    """Greedy layer-wise pretraining with the compiled steps ``fns``, resuming the layers
+    ``histories`` say are unfinished."""
     n_train_batches = n_batches(train_set_x, args.batch_size)
-    print("... getting the pretraining functions")
-    fns = sda.pretraining_functions(train_set_x, args.batch_size, cached=args.cached_pretraining)
     print("... pre-training the model")
     for k, (fn, level, history) in enumerate(zip(fns, args.corruption_levels, histories)):
         if history.epochs_done == args.pretraining_epochs:
@@ -116,10 +116,17 @@ def main(argv: list[str] | None = None) -> dict:
         return results
 
     histories = [] if args.no_pretraining else [TrainingLog() for _ in args.hidden_layers]
+    fns = None
+    if not args.no_pretraining:
+        print("... getting the pretraining functions")
+        fns = sda.pretraining_functions(train_set_x, args.batch_size,
+                                        cached=args.cached_pretraining)
+    # compiled first: on JAX the functions hold the generators a checkpoint restores
+    generators = sda.noise_generators(fns)
     finetune = FinetuneLog()
     checkpoint = Path(args.checkpoint_dir) / "SdA.npz" if args.checkpoint_dir else None
     if args.resume and checkpoint.is_file():
-        state = load_checkpoint(checkpoint, sda.named_params(), sda.noise_generators(),
+        state = load_checkpoint(checkpoint, sda.named_params(), generators,
                                 fields={"settings": dict, "pretraining": list, "finetune": dict})
         check_same_settings(state["settings"], settings, str(checkpoint))
         if len(state["pretraining"]) != len(histories):
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def save(*_):
         if checkpoint is not None:
-            save_checkpoint(checkpoint, sda.named_params(), sda.noise_generators(),
+            save_checkpoint(checkpoint, sda.named_params(), generators,
                             {"settings": settings, "pretraining": [asdict(h) for h in histories],
                              "finetune": asdict(finetune)})
 
@@ -151,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
     with stop_on_interrupt() as stop:
         try:
             if not args.no_pretraining:
-                pretrain(sda, args, train_set_x, histories, save, stop)
+                pretrain(sda, fns, args, train_set_x, histories, save, stop)
                 if not finetune.epochs and not finetune.minibatch:
                     results["filters_image_pretrained"] = save_image(
                         args.output_folder, "filters_layer0_pretrained.png",

@@ -22,6 +22,7 @@ import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 
 from deeptutorial import dA
+from deeptutorial.backends import step_generators
 from deeptutorial.cli import add_persistence_flags, add_training_flags, check_same_settings, \
     fraction, load_datasets, make_parser, new_results, parse_args, run_script, settings_of
 from deeptutorial.losses import LOSSES
@@ -70,10 +71,11 @@ def train_one_level(level: float, args, train_set_x, run: dict, stop: StopReques
         pytensor.dprint(train_da)
 
     settings, history, checkpoint = settings_of(args), TrainingLog(), None
+    generators = step_generators(train_da, [pytensor_rng])  # on JAX: the step's own copy
     if args.checkpoint_dir:
         checkpoint = Path(args.checkpoint_dir) / f"dA_corruption_{round(level * 100)}.npz"
         if args.resume and checkpoint.is_file():
-            state = load_checkpoint(checkpoint, da.named_params(), [pytensor_rng],
+            state = load_checkpoint(checkpoint, da.named_params(), generators,
                                     fields={"settings": dict, "history": dict})
             check_same_settings(state["settings"], settings, str(checkpoint))
             history = restore_log(TrainingLog, state["history"], str(checkpoint), "history")
@@ -81,7 +83,7 @@ def train_one_level(level: float, args, train_set_x, run: dict, stop: StopReques
 
     def save(epoch=None, log=None):
         if checkpoint is not None:
-            save_checkpoint(checkpoint, da.named_params(), [pytensor_rng],
+            save_checkpoint(checkpoint, da.named_params(), generators,
                             {"settings": settings, "history": asdict(history)})
 
     run.update(epoch_costs=history.epoch_costs, epoch_seconds=history.epoch_seconds)

@@ -2,7 +2,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.tensor.blas_c import CGemv, CGer
+from pytensor.tensor.blas_c import CGer
 
 import deeptutorial  # noqa: F401  (configures the backend, registers the rewrites)
 from deeptutorial import SdA, dA, load_data

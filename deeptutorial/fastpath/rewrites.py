@@ -99,12 +99,15 @@ _registered = False
 
 
 def register() -> None:
-    """Add both rewrites to PyTensor's fast_run rewrites (once per process)."""
+    """Add both rewrites to PyTensor's fast_run rewrites (once per process), tagged
+    ``cxx_only``: the Numba and JAX backends exclude that tag, so only the C backend runs
+    them."""
     global _registered
     if not _registered:
         # position 10 is PyTensor's GemmOptimizer, 11 its GEMM -> GEMV/GER rewrites
-        blas_optdb.register(NAME, dfs_rewriter(merge_rank_k_updates), "fast_run", position=10.5)
+        blas_optdb.register(NAME, dfs_rewriter(merge_rank_k_updates), "fast_run", "cxx_only",
+                            position=10.5)
         # before random_make_inplace (50.9), which keeps the op's class
-        optdb.register(UNIFORM_NAME, dfs_rewriter(scalar_uniform_bounds), "fast_run",
+        optdb.register(UNIFORM_NAME, dfs_rewriter(scalar_uniform_bounds), "fast_run", "cxx_only",
                        position=50.5)
         _registered = True

@@ -351,6 +351,6 @@ def register(n_threads: int) -> None:
         # use_threaded_blas (70.1), which swaps PyTensor's BLAS ops for its own
         for position, rewrite in zip((70.02, 70.03, 70.04), (
                 fuse_rank_one_updates, fuse_product_into_update, skip_zero_inputs)):
-            optdb.register(rewrite.__name__, dfs_rewriter(rewrite), "fast_run",
+            optdb.register(rewrite.__name__, dfs_rewriter(rewrite), "fast_run", "cxx_only",
                            position=position)
         registered = True

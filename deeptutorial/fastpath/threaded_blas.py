@@ -97,5 +97,6 @@ def register(n_threads: int) -> None:
     if not registered:
         # after InplaceBlasOpt (50.2) and c_blas_destructive (70.0), which make the in-place
         # versions and look for PyTensor's own ops by equality
-        optdb.register(NAME, dfs_rewriter(use_threaded_blas), "fast_run", position=70.1)
+        optdb.register(NAME, dfs_rewriter(use_threaded_blas), "fast_run", "cxx_only",
+                       position=70.1)
         registered = True
