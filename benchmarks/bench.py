@@ -208,6 +208,7 @@ def build_pytensor_step(backend: str, config: Config, data: dict) -> tuple[StepF
     name = "c" if backend == "c-openblas" else backend
     shared = [data["x"], data["y"]][:len(data_vars)]
     if name == "jax":  # the data on the JAX device, as the scripts keep them there
+        backends.quiet_jax()
         shared = [backends.on_device(pytensor.shared(a, borrow=True), "jax")
                   for a in (data["x_np"], data["y_np"])[:len(data_vars)]]
     # the minibatches as the library cuts them: a slice on C, a gather elsewhere
@@ -533,7 +534,7 @@ def run_probe(backend: str, config: Config, dataset: str, cache_dir: Path) -> di
     env["NUMBA_CACHE_DIR"] = str(cache_dir / "numba-cache")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", backend, config.kind,
            "--probe-batch", str(config.batch), "--probe-hidden", str(config.hidden),
-           "--dataset", dataset]
+           *(["--dataset", dataset] if dataset else [])]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:

@@ -10,7 +10,10 @@ both start from the same weights and give the same first cost, then times blocks
 ``--steps`` training steps
 at batch size ``--batch-size``, alternating the two, for ``--rounds`` rounds. Reports each
 block's seconds scaled to a 50,000-image epoch: medians, and the median of each round's ratio
-("paired"). Each library uses its default threads. Run it on an otherwise idle machine.
+("paired"). ``--backends c numba jax`` times the library's step as each backend compiles it
+(``deeptutorial.backends``; ``c`` is reported as ``deeptutorial``), each checked against
+PyTorch's first cost. Each library uses its default threads. Run it on an otherwise idle
+machine.
 """
 
 from __future__ import annotations
@@ -29,19 +32,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytensor  # noqa: E402
 
-from deeptutorial import load_mnist  # noqa: E402
+from deeptutorial import backends, load_mnist  # noqa: E402
 from deeptutorial.conv_autoencoder import ConvAutoencoder  # noqa: E402
 from deeptutorial.optimizers import adam  # noqa: E402
 from deeptutorial.training import compile_step  # noqa: E402
 
 
-def library_step(train_x: np.ndarray, batch: int):
+def library_step(train_x: np.ndarray, batch: int, backend: str = "c"):
+    """The library's step compiled by ``backend`` (``deeptutorial.backends``), the training
+    set held where that backend reads it, as the script holds it."""
     pytensor.config.floatX = "float32"
     model = ConvAutoencoder(np.random.RandomState(0))
     terms, _ = model.cost_terms()
-    data = pytensor.shared(train_x, borrow=True)
+    data = backends.on_device(pytensor.shared(train_x, borrow=True), backend)
     step, _ = compile_step(terms["cost"], adam(terms["cost"], model.params, 0.001), model.x, data,
-                           batch, name="conv_autoencoder")
+                           batch, name="conv_autoencoder", backend=backend)
     weights = {p.name: p.get_value().copy() for p in model.params}
     return step, weights
 
@@ -99,6 +104,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=40, help="steps per timed block")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--backends", nargs="+", default=["c"], choices=("c", "numba", "jax"),
+                        help="the library's backends to time (c is reported as deeptutorial)")
     parser.add_argument("--output", default=None, help="write the numbers as JSON here")
     args = parser.parse_args()
     train_x = load_mnist(args.dataset)[0][0]
@@ -109,27 +116,40 @@ def main() -> None:
     print(f"first cost: deeptutorial {first[0]:.6f}, torch {first[1]:.6f}")
     if abs(first[0] - first[1]) > 1e-4 * abs(first[1]):
         raise SystemExit("the two networks do not compute the same cost")
-    epoch = {"deeptutorial": [], "torch": []}
+    steps = {"deeptutorial": ours} if "c" in args.backends else {}
+    if "jax" in args.backends:
+        backends.quiet_jax()
+    for backend in [b for b in args.backends if b != "c"]:
+        steps[backend], _ = library_step(train_x, args.batch_size, backend)
+        cost = float(steps[backend](np.asarray(0, dtype=np.int64)))
+        print(f"first cost: {backend} {cost:.6f}")
+        if abs(cost - first[1]) > 1e-4 * abs(first[1]):
+            raise SystemExit(f"the {backend} backend does not compute the same cost")
+    steps["torch"] = theirs
+    epoch = {name: [] for name in steps}
     for rnd in range(args.rounds):
-        for name, step in (("deeptutorial", ours), ("torch", theirs)):
+        for name, step in steps.items():
             indices = [np.asarray(i % n_blocks, dtype=np.int64) for i in range(args.steps)]
             start = time.perf_counter()
-            for i in indices:
-                step(i if name == "deeptutorial" else int(i))
+            for i in indices:  # float() waits for JAX, which returns before it computes
+                float(step(i if name == "deeptutorial" else int(i)))
             seconds = (time.perf_counter() - start) / args.steps * (50000 // args.batch_size)
             epoch[name].append(seconds)
-        print(f"round {rnd}: deeptutorial {epoch['deeptutorial'][-1]:.1f} s/epoch, "
-              f"torch {epoch['torch'][-1]:.1f} s/epoch")
-    paired = statistics.median(a / b for a, b in zip(epoch["deeptutorial"], epoch["torch"]))
+        print(f"round {rnd}: " + ", ".join(f"{name} {seconds[-1]:.1f}"
+                                           for name, seconds in epoch.items()) + " s/epoch")
     medians = {name: statistics.median(v) for name, v in epoch.items()}
-    print(f"median: deeptutorial {medians['deeptutorial']:.1f} s, torch {medians['torch']:.1f} s "
-          f"per epoch; ratio {medians['deeptutorial'] / medians['torch']:.2f} "
-          f"(paired {paired:.2f})")
+    paired = {name: statistics.median(a / b for a, b in zip(epoch[name], epoch["torch"]))
+              for name in epoch if name != "torch"}
+    for name in paired:
+        print(f"median: {name} {medians[name]:.1f} s, torch {medians['torch']:.1f} s per epoch; "
+              f"ratio {medians[name] / medians['torch']:.2f} (paired {paired[name]:.2f})")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        ours_name = "deeptutorial" if "deeptutorial" in paired else next(iter(paired))
         Path(args.output).write_text(json.dumps({
             "first_costs": first, "epoch_seconds": epoch, "median_epoch_seconds": medians,
-            "ratio": medians["deeptutorial"] / medians["torch"], "paired_ratio": paired,
+            "ratio": medians[ours_name] / medians["torch"], "paired_ratio": paired[ours_name],
+            "paired_ratios": paired,
             "batch_size": args.batch_size, "steps_per_block": args.steps,
             "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
         }, indent=2) + "\n")

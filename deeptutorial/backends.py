@@ -90,15 +90,21 @@ def use(name: str | None) -> str:
         check(name)
         pytensor.config.linker = LINKERS[name]
     if current() == "jax":
-        # PyTensor runs JAX in 32 bits when floatX is float32 (jax_enable_x64 off): a cost's
-        # float64 accumulator is then float32, an int64 draw int32, which JAX says at every
-        # compile. With 64 bits on, JAX would instead promote float32 weights to float64
-        # after one update. And JAX drops PyTensor's shape assertions, which it also says.
-        warnings.filterwarnings("ignore", message=X64_WARNING, category=UserWarning)
-        warnings.filterwarnings("ignore", message=ASSERT_WARNING, category=UserWarning)
-        # function() gives each compiled function its own generator copy (module docstring)
-        warnings.filterwarnings("ignore", message=SHARED_RNG_WARNING, category=UserWarning)
+        quiet_jax()
     return current()
+
+
+def quiet_jax() -> None:
+    """Silence the warnings PyTensor's JAX backend gives for what the library handles.
+
+    PyTensor runs JAX in 32 bits when floatX is float32 (``jax_enable_x64`` off): a cost's
+    float64 accumulator is then float32, an int64 draw int32, which JAX says at every compile
+    (with 64 bits on, JAX would instead promote float32 weights to float64 after one update).
+    JAX drops PyTensor's shape assertions, which it also says. And ``function`` gives each
+    compiled function its own copy of a shared generator, which PyTensor warns of.
+    """
+    for message in (X64_WARNING, ASSERT_WARNING, SHARED_RNG_WARNING):
+        warnings.filterwarnings("ignore", message=message, category=UserWarning)
 
 
 def current() -> str:
@@ -135,6 +141,8 @@ def function(inputs, outputs, backend: str | None = None, **kwargs):
 
     if backend is not None and "mode" not in kwargs:
         kwargs["mode"] = mode(backend)
+    if (backend or current()) == "jax":
+        quiet_jax()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=SHARED_RNG_WARNING, category=UserWarning)
         fn = pytensor.function(inputs, outputs, **kwargs)

@@ -70,7 +70,8 @@ def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, dat
         givens[y] = minibatch(data_y, index, batch_size, backend)
     start = time.perf_counter()
     step = backends.function([index], outputs, updates=updates, givens=givens,
-                             rebuild_strict=False, name=name, mode=step_mode(backend))
+                             rebuild_strict=False, name=name, mode=step_mode(backend),
+                             backend=backend)
     return step, time.perf_counter() - start
 
 

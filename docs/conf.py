@@ -319,6 +319,42 @@ def conv_benchmark_section(results: dict) -> str:
             f"({results['paired_ratio']:.2f}) |")
 
 
+BACKEND_COLUMNS = (("c", "C"), ("numba", "Numba"), ("jax", "JAX"), ("numpy", "NumPy"),
+                   ("torch", "PyTorch"))
+BACKEND_ROWS = (("dA b=20 n=500", "dA tutorial step (batch 20, 784-500)"),
+                ("pretrain b=1 n=500", "SdA pretraining, layer 1 (batch 1)"),
+                ("pretrain b=20 n=500", "SdA pretraining, layer 1 (batch 20)"),
+                ("finetune b=1 n=500", "SdA fine-tuning, 784-500-500-500-10 (batch 1)"),
+                ("finetune b=20 n=500", "SdA fine-tuning, 784-500-500-500-10 (batch 20)"))
+
+
+def backends_section(results: dict) -> str:
+    """Seconds per 50,000-example epoch of each step on each backend, from bench.py's record,
+    with JAX's time over C's."""
+    cells = {(r["config"], r["backend"]): r["median_s_per_step"] * 50_000 / r["batch"]
+             for r in results["results"]}
+    lines = ["| seconds per 50,000-example epoch | "
+             + " | ".join(title for _, title in BACKEND_COLUMNS) + " | JAX / C |",
+             "|---" * (len(BACKEND_COLUMNS) + 2) + "|"]
+    for config, title in BACKEND_ROWS:
+        row = [f"{cells[config, b]:.1f}" if (config, b) in cells else "-"
+               for b, _ in BACKEND_COLUMNS]
+        ratio = (f"{cells[config, 'jax'] / cells[config, 'c']:.2f}"
+                 if (config, "jax") in cells and (config, "c") in cells else "-")
+        lines.append(f"| {title} | " + " | ".join(row) + f" | {ratio} |")
+    return "\n".join(lines)
+
+
+def conv_backends_section(results: dict) -> str:
+    """The convolutional autoencoder's epoch on each backend and in PyTorch."""
+    medians = results["median_epoch_seconds"]
+    names = [("deeptutorial", "C"), ("numba", "Numba"), ("jax", "JAX"), ("torch", "PyTorch")]
+    return ("| seconds per 50,000-image epoch (batch 128) | "
+            + " | ".join(title for _, title in names) + " |\n" + "|---" * 5 + "|\n"
+            + "| convolutional autoencoder, 28,353 parameters | "
+            + " | ".join(f"{medians[n]:.1f}" if n in medians else "-" for n, _ in names) + " |")
+
+
 # Published Parzen-window figures on MNIST (nats), as the adversarial autoencoder paper
 # (Makhzani et al., 2015) tabulates them, and the project's script each compares with.
 PUBLISHED_PARZEN = [("DBN (Hinton et al., 2006)", 138, 2, None),
@@ -509,6 +545,11 @@ write_record_section("gsn_record.md", "gsn_sampling", "No run of `gsn_sampling` 
                      figures_row(GSN_COLUMNS))
 write_parzen_table()
 write_conv_records()
+write_record_section("backends_benchmark.md", "benchmark_backends", "No timing of the backends "
+                     "is recorded yet.", backends_section)
+write_record_section("conv_backends_benchmark.md", "benchmark_convolutional_backends", "No "
+                     "timing of the convolutional autoencoder on each backend is recorded yet.",
+                     conv_backends_section)
 write_record_section("conv_benchmark.md", "benchmark_convolutional", "No side-by-side timing of "
                      "the convolutional autoencoder is recorded yet.", conv_benchmark_section)
 write_record_section("k_sparse_record.md", "k_sparse_autoencoder", "No run of the k-sparse "

@@ -3,7 +3,8 @@
     python docs/graphs.py docs/_generated
 
 writes ``dA_cost_graph.txt`` (the dA's symbolic cost, as built), ``dA_train_function.txt``
-(the compiled training step after PyTensor's rewrites), ``dA_gradient_graph.txt`` (the
+(the compiled training step after PyTensor's rewrites; ``_numba`` as Numba compiles it, and
+``dA_train_jaxpr.txt`` as JAX traces it), ``dA_gradient_graph.txt`` (the
 gradient of the cost with respect to the hidden bias, as built) and ``conv_as_matmul.txt``.
 Run by the documentation build (``docs/conf.py``).
 """
@@ -19,7 +20,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial import dA
+from deeptutorial import backends, dA
 from deeptutorial.training import compile_step
 
 
@@ -42,6 +43,26 @@ def main(folder: str) -> None:
     data = pytensor.shared(np.zeros((40, 784), dtype="float32"), name="train_set_x")
     step, _ = compile_step(cost, updates, x, data, batch_size=20, name="train_dA")
     (out / "dA_train_function.txt").write_text(printed(step))
+    # the same graph compiled by the other backends (deeptutorial.backends)
+    numba_step, _ = compile_step(cost, updates, x, data, batch_size=20, name="train_dA",
+                                 backend="numba")
+    (out / "dA_train_function_numba.txt").write_text(printed(numba_step))
+    (out / "dA_train_jaxpr.txt").write_text(jaxpr_of_step(cost, updates, x))
+
+
+def jaxpr_of_step(cost, updates, x) -> str:
+    """The dA step as JAX traces it (its jaxpr), or a line saying that JAX is not installed."""
+    try:
+        import jax
+    except ImportError:
+        return 'JAX is not installed here: pip install -e ".[jax]" shows this graph.\n'
+    data = backends.on_device(pytensor.shared(np.zeros((40, 784), dtype="float32"),
+                                              name="train_set_x"), "jax")
+    step, _ = compile_step(cost, updates, x, data, batch_size=20, name="train_dA",
+                           backend="jax")
+    # the jitted function takes the index, then the shared values in the function's order
+    values = [np.asarray(0, dtype=np.int64)] + [c.storage[0] for c in step.input_storage[1:]]
+    return str(jax.make_jaxpr(step.vm.jit_fn)(*values)) + "\n"
 
 
 if __name__ == "__main__":

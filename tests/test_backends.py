@@ -265,10 +265,18 @@ def small_flags(name: str) -> list[str]:
     return small + ([] if name in OWN_DATA else ["--dataset", "sample"])
 
 
+# Numba takes about three minutes to compile this script's graphs from an empty cache; the
+# convolutional autoencoder's script runs the same convolution on Numba.
+NUMBA_TOO_SLOW = {"stacked_convolutional_autoencoder.py"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", OTHERS)
 @pytest.mark.parametrize("name", sorted(DIVERGING))
 def test_every_training_script_trains_on_the_backend(tmp_path, name, backend):
+    if backend == "numba" and name in NUMBA_TOO_SLOW:
+        pytest.skip("Numba compiles this script's graphs in minutes; the convolution is tested "
+                    "through convolutional_autoencoder.py")
     proc = script(name, *small_flags(name), "--backend", backend, "--output-folder", tmp_path)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "results.json").read_text())
@@ -283,3 +291,16 @@ def test_the_first_epoch_on_full_MNIST_is_the_tutorials_on_every_backend(tmp_pat
                   0, "--backend", backend, "--output-folder", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Training epoch 0, cost 63.2892" in proc.stdout
+
+
+@needs_jax
+def test_the_gpu_record_is_never_made_without_a_gpu(tmp_path):
+    """benchmarks/gpu.py stops in one line, writing nothing, where JAX sees no GPU."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--output",
+                           str(tmp_path / "gpu")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "gpu.py: error: JAX sees no GPU here (jax.devices('gpu') is empty); the record is made "
+        "only on a GPU"]
+    assert not (tmp_path / "gpu").exists()
