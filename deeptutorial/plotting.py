@@ -1,9 +1,10 @@
-"""Scatter and line charts drawn with matplotlib, returned as uint8 RGB arrays.
+"""Scatter and line charts drawn with matplotlib, and pictures of graphs.
 
-Both functions render off-screen (matplotlib's Agg canvas) and return an ``(height, width, 3)``
-uint8 array, the form every image of the project takes, so that a chart is saved by
-``results.save_image`` and can be joined to others by ``utils.side_by_side`` like the filter
-mosaics.
+The charts render off-screen (matplotlib's Agg canvas) and return an ``(height, width, 3)``
+uint8 array (a ``utils.Picture``, which a notebook shows), the form every image of the project
+takes, so that a chart is saved by ``results.save_image`` and can be joined to others by
+``utils.side_by_side`` like the filter mosaics. ``graph_picture`` draws a symbolic graph or a
+compiled function with Graphviz.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+
+from deeptutorial.utils import Picture, picture
 
 # matplotlib's default colour cycle ("tab10"), as 0..255 RGB: label k gets PALETTE[k % 10].
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -47,7 +50,7 @@ def _pixels(figure) -> np.ndarray:
     figure.tight_layout()
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
+    return picture(np.asarray(canvas.buffer_rgba())[:, :, :3].copy())
 
 
 def _rgb(colour) -> tuple[float, float, float]:
@@ -64,7 +67,7 @@ def _check_points(name: str, points) -> np.ndarray:
 
 
 def scatter_plot(points_2d, colors=None, title: str = "", xlabel: str = "", ylabel: str = "",
-                 size: tuple[int, int] = (480, 360), background=None) -> np.ndarray:
+                 size: tuple[int, int] = (480, 360), background=None) -> Picture:
     """A scatter plot of ``points_2d`` (shape ``(n, 2)``) as a uint8 RGB array.
 
     ``colors`` may be ``None`` (one colour), a sequence of ``n`` integer labels (one
@@ -105,7 +108,7 @@ def scatter_plot(points_2d, colors=None, title: str = "", xlabel: str = "", ylab
 
 
 def line_plot(xs, series: dict[str, Sequence[float]], title: str = "", xlabel: str = "",
-              ylabel: str = "", size: tuple[int, int] = (480, 360)) -> np.ndarray:
+              ylabel: str = "", size: tuple[int, int] = (480, 360)) -> Picture:
     """Lines ``ys`` against the shared ``xs``, one per entry of ``series`` (name -> ys),
     with a legend of the names, as a uint8 RGB array. Non-finite values leave gaps."""
     x = np.asarray(xs, dtype=float)
@@ -128,3 +131,36 @@ def line_plot(xs, series: dict[str, Sequence[float]], title: str = "", xlabel: s
                   label=str(name))
     axes.legend(fontsize=7)
     return _pixels(figure)
+
+
+GRAPHVIZ_MISSING = ("drawing a graph needs pydot and Graphviz's dot program: pip install pydot, "
+                    "and Graphviz from your system's packages (apt install graphviz, brew install "
+                    "graphviz, conda install graphviz)")
+
+
+def graph_picture(graph, path: str | None = None) -> Picture | None:
+    """A picture of ``graph`` (a symbolic variable, or a compiled function: its graph after
+    PyTensor's rewrites), drawn by ``pytensor.printing.pydotprint`` with Graphviz; also written
+    to ``path`` (a PNG) when given. Where pydot or Graphviz's ``dot`` is missing, prints one
+    line saying how to get them and returns None, so a notebook runs on without them."""
+    import os
+    import shutil
+    import tempfile
+
+    try:
+        import pydot  # noqa: F401
+    except ImportError:
+        pydot = None
+    if pydot is None or shutil.which("dot") is None:
+        print(GRAPHVIZ_MISSING)
+        return None
+    from PIL import Image
+    from pytensor.printing import pydotprint
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "graph.png")
+        pydotprint(graph, outfile=out, format="png", print_output_file=False)
+        pixels = np.asarray(Image.open(out).convert("RGB"))
+    if path is not None:
+        Image.fromarray(pixels).save(path)
+    return picture(pixels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -108,13 +109,26 @@ def n_batches(data, batch_size: int) -> int:
     return data.get_value(borrow=True).shape[0] // batch_size
 
 
-def progress(steps: range, description: str):
-    """``steps`` with a progress bar on the terminal (tqdm's), gone when the epoch ends; plain
-    ``steps`` when the output is not a terminal (a log file, a test), so logs stay clean."""
-    if not sys.stderr.isatty():
-        return steps
-    from tqdm import tqdm
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (an IPython shell with a kernel)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and hasattr(shell, "kernel")
 
+
+def progress(steps: range, description: str):
+    """``steps`` with a progress bar, gone when the epoch ends: tqdm's on a terminal, its
+    notebook widget in Jupyter (``tqdm.auto``); plain ``steps`` when the output is neither
+    (a log file, a test), so logs stay clean, or when ``TQDM_DISABLE`` is set (tqdm's own
+    switch; the documentation build sets it: a static page cannot draw the widget)."""
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no"):
+        return steps
+    if in_notebook():
+        from tqdm.auto import tqdm
+    elif sys.stderr.isatty():
+        from tqdm import tqdm
+    else:
+        return steps
     return tqdm(steps, desc=description, leave=False, mininterval=0.5, unit="batch")
 
 

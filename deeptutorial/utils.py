@@ -1,8 +1,31 @@
-"""Turning weights and digits into images: the tutorial's ``tile_raster_images`` and friends."""
+"""Turning weights and digits into images: the tutorial's ``tile_raster_images`` and friends.
+
+The helpers return a ``Picture``: the uint8 array every image of the project is (saved by
+``results.save_image``, joined by ``side_by_side``), which a Jupyter notebook also shows.
+"""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+
+
+class Picture(np.ndarray):
+    """A uint8 image, grey ``(height, width)`` or RGB ``(height, width, 3)``: a NumPy array
+    in every way, which a Jupyter notebook displays as a PNG."""
+
+    def _repr_png_(self) -> bytes:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(self)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def picture(pixels) -> Picture:
+    """``pixels`` (a uint8 array) as a ``Picture``, without a copy."""
+    return np.asarray(pixels).view(Picture)
 
 
 def scale_to_unit_interval(ndar: np.ndarray, eps: float = 1e-8) -> np.ndarray:
@@ -74,15 +97,15 @@ def tile_raster_images(X, img_shape: tuple[int, int], tile_shape: tuple[int, int
     return out
 
 
-def side_by_side(images: list[np.ndarray], gap: int = 8, fill: int = 255) -> np.ndarray:
+def side_by_side(images: list[np.ndarray], gap: int = 8, fill: int = 255) -> Picture:
     """Join uint8 images of equal height left to right with a ``gap`` of ``fill``."""
     if len({im.shape[0] for im in images}) != 1:
         raise ValueError(f"images must share a height, got {[im.shape for im in images]}")
     spacer = np.full((images[0].shape[0], gap) + images[0].shape[2:], fill, dtype=np.uint8)
     parts = []
     for im in images:
-        parts += [im, spacer]
-    return np.concatenate(parts[:-1], axis=1)
+        parts += [np.asarray(im), spacer]
+    return picture(np.concatenate(parts[:-1], axis=1))
 
 
 def image_shape(n_pixels: int) -> tuple[int, int]:
@@ -93,23 +116,24 @@ def image_shape(n_pixels: int) -> tuple[int, int]:
     return side, side
 
 
-def filters_image(W: np.ndarray, tiles: tuple[int, int] = (10, 10)) -> np.ndarray:
+def filters_image(W: np.ndarray, tiles: tuple[int, int] = (10, 10)) -> Picture:
     """The first ``tiles[0] * tiles[1]`` filters (columns of ``W``, one per hidden unit) as
     square tiles, each scaled to the full grey range: how the tutorials show what a layer
     learnt."""
     W = np.asarray(W)
-    return tile_raster_images(W.T, img_shape=image_shape(W.shape[0]), tile_shape=tiles,
-                              tile_spacing=(1, 1))
+    return picture(tile_raster_images(W.T, img_shape=image_shape(W.shape[0]), tile_shape=tiles,
+                                      tile_spacing=(1, 1)))
 
 
-def digits_image(rows: np.ndarray, per_row: int = 10, spacing: int = 1) -> np.ndarray:
+def digits_image(rows: np.ndarray, per_row: int = 10, spacing: int = 1) -> Picture:
     """Images (pixel values in [0, 1], one per row of ``rows``) laid out ``per_row`` to a
     line, unscaled, so that the grey levels are the model's own."""
     rows = np.asarray(rows)
     n_lines = -(-len(rows) // per_row)
-    return tile_raster_images(rows, img_shape=image_shape(rows.shape[1]),
-                              tile_shape=(n_lines, per_row), tile_spacing=(spacing, spacing),
-                              scale_rows_to_unit_interval=False)
+    return picture(tile_raster_images(rows, img_shape=image_shape(rows.shape[1]),
+                                      tile_shape=(n_lines, per_row),
+                                      tile_spacing=(spacing, spacing),
+                                      scale_rows_to_unit_interval=False))
 
 
 def in_chunks(fn, data: np.ndarray, size: int = 1000) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -23,18 +24,30 @@ project = "deeptutorial"
 author = "the deeptutorial authors"
 copyright = "the deeptutorial authors"
 
-extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.mathjax", "sphinx.ext.viewcode"]
+# myst_nb: MyST Markdown, and the notebooks in notebooks/ (MyST Markdown notebooks, read by
+# jupytext too), executed at every build on the bundled sample with small settings
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.mathjax", "sphinx.ext.viewcode"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "attrs_inline"]
 myst_heading_anchors = 3
-source_suffix = {".md": "markdown"}
-exclude_patterns = ["_build", "_generated", "results", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_generated", "results", "jupyter_execute", "Thumbs.db",
+                    ".DS_Store"]
 suppress_warnings = ["myst.header"]
+nb_execution_mode = "cache"  # executed when its source changed (jupyter-cache in _build)
+nb_execution_cache_path = str(Path(__file__).resolve().parent / "_build" / ".jupyter_cache")
+nb_execution_raise_on_error = True  # a notebook that raises fails the build
+nb_execution_timeout = 900
+# the notebooks read this and run on the bundled sample with small settings
+os.environ.setdefault("DEEPTUTORIAL_NOTEBOOK_SMALL", "1")
+# no progress bars in the executed pages: a static page cannot draw tqdm's notebook widget
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 html_theme = "pydata_sphinx_theme"
 html_title = "deeptutorial"
 html_theme_options = {"show_toc_level": 2, "navigation_with_keys": False,
                       "secondary_sidebar_items": ["page-toc"]}
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+# no left sidebar: the top bar holds the navigation, and an empty "Section Navigation" column
+# would only narrow the tables and equations
+html_sidebars = {"**": []}
 
 # MathJax 2 from the jupyter-server-mathjax package, copied into _static/ with the site.
 html_static_path = [str(Path(jupyter_server_mathjax.__file__).parent / "static")]
@@ -259,9 +272,9 @@ def wta_section(results: dict) -> str:
             f"![k-sparse filters](../results/k_sparse_autoencoder/k_sparse_filters.png)\n"
             f"![dA filters at 30%](../results/dA_tutorial/filters_corruption_30.png)\n\n"
             + wta_figures(results) + "\n\n"
-            f"Test digits (top) and their reconstructions from the sparse training code "
-            f"(bottom):\n\n"
-            f"![WTA reconstructions](../results/wta_autoencoder/wta_reconstructions.png)")
+            "Test digits (top) and their reconstructions from the sparse training code "
+            "(bottom):\n\n"
+            "![WTA reconstructions](../results/wta_autoencoder/wta_reconstructions.png)")
 
 
 def wta_run_section(results: dict, record: str, what: str) -> str:
@@ -574,6 +587,45 @@ write_sparsity_comparison()
 write_dA_trajectory()
 write_SdA_runs()
 write_SdA_spread()
+def write_notebook_downloads() -> None:
+    """docs/_generated/notebooks/NAME.ipynb from each notebook's MyST source (by jupytext),
+    without outputs: what a learner downloads from the Notebooks page and runs."""
+    import jupytext
+
+    out = DOCS / "_generated" / "notebooks"
+    out.mkdir(parents=True, exist_ok=True)
+    for source in sorted((DOCS / "notebooks").glob("*.md")):
+        if source.name != "index.md":
+            jupytext.write(jupytext.read(source), out / f"{source.stem}.ipynb")
+
+
+write_notebook_downloads()
+
+
+def write_curves() -> None:
+    """The dA tutorial's cost per epoch and the SdA's validation error during fine-tuning, as
+    charts (docs/_generated/*.png) from their records."""
+    from deeptutorial.plotting import line_plot
+    from deeptutorial.results import save_image
+
+    out = DOCS / "_generated"
+    dA_runs = json.loads((DOCS / "results" / "dA_tutorial" / "results.json").read_text())["runs"]
+    save_image(out, "dA_cost_curves.png", line_plot(
+        range(len(dA_runs[0]["epoch_costs"])),
+        {f"{run['corruption_level']:.0%} corruption": run["epoch_costs"] for run in dA_runs},
+        title="dA tutorial: mean reconstruction cost per epoch", xlabel="epoch",
+        ylabel="cross-entropy (nats per image)", size=(560, 360)))
+    sda = json.loads((DOCS / "results" / "SdA_tutorial_defaults" / "results.json").read_text())
+    curve = sda["validation_curve"]
+    save_image(out, "SdA_validation_curve.png", line_plot(
+        [point["epoch"] for point in curve],
+        {"validation error (%)": [point["error_percent"] for point in curve]},
+        title="SdA tutorial defaults: validation error while fine-tuning", xlabel="epoch",
+        ylabel="error (%)", size=(560, 360)))
+
+
+write_curves()
+
 # The graphs printed on the symbolic-graph page, from the code as it is (compiles a dA step).
 subprocess.run([sys.executable, str(DOCS / "graphs.py"), str(DOCS / "_generated")], check=True,
                cwd=ROOT)

@@ -73,3 +73,36 @@ def test_bad_arguments_raise_value_error_naming_the_value(call, word):
     with pytest.raises(ValueError, match=None) as info:
         call()
     assert word in str(info.value)
+
+
+def test_pictures_show_in_a_notebook_as_the_pixels_they_are():
+    """The image helpers return arrays a notebook displays (``_repr_png_``): the PNG decodes
+    to the same pixels, and the array is still an array. (Broken by returning plain arrays: a
+    notebook then prints numbers instead of the image.)"""
+    import io
+
+    from PIL import Image
+
+    from deeptutorial.utils import Picture, filters_image, side_by_side
+
+    W = np.random.RandomState(0).uniform(-1, 1, (784, 100)).astype(np.float32)
+    pictures = [filters_image(W), side_by_side([filters_image(W)] * 2),
+                line_plot([0, 1, 2], {"a": [3.0, 2.0, 1.0]})]
+    for picture in pictures:
+        assert isinstance(picture, Picture) and picture.dtype == np.uint8
+        decoded = np.asarray(Image.open(io.BytesIO(picture._repr_png_())))
+        np.testing.assert_array_equal(decoded, np.asarray(picture))
+
+
+def test_a_graph_picture_without_graphviz_is_one_line_not_an_error(monkeypatch, capsys):
+    import shutil
+
+    import pytensor.tensor as pt
+
+    from deeptutorial import plotting
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert plotting.graph_picture(pt.exp(pt.vector("x"))) is None
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [plotting.GRAPHVIZ_MISSING]
+    assert "pip install pydot" in lines[0] and "graphviz" in lines[0]
