@@ -602,6 +602,29 @@ def write_notebook_downloads() -> None:
 write_notebook_downloads()
 
 
+def write_test_suite_times() -> None:
+    """docs/_generated/test_suite_times.md: the README's test command and the whole suite, as
+    their records timed them (``docs/results/test_suite_*``)."""
+    rows = []
+    for record, what in (("test_suite_fast", "the fast tests (the README's test command)"),
+                         ("test_suite_all", "every test, the slow ones included (as CI)")):
+        folder = DOCS / "results" / record
+        if not (folder / "record.json").is_file():
+            continue
+        meta = json.loads((folder / "record.json").read_text())
+        summary = [line for line in (folder / "log.txt").read_text().splitlines()
+                   if " passed" in line][-1].strip("= ")
+        minutes, seconds = divmod(round(meta["wall_seconds"]), 60)
+        rows.append(f"| {what} | `{meta['command']}` | {summary} | {minutes} min {seconds} s "
+                    f"| `{record}` |")
+    text = ("| what | command | tests | time | record |\n|---|---|---|---|---|\n" + "\n".join(rows)
+            if rows else "The suite's times are not recorded yet.")
+    (DOCS / "_generated" / "test_suite_times.md").write_text(text + "\n")
+
+
+write_test_suite_times()
+
+
 def write_curves() -> None:
     """The dA tutorial's cost per epoch and the SdA's validation error during fine-tuning, as
     charts (docs/_generated/*.png) from their records."""

@@ -106,3 +106,22 @@ def test_a_graph_picture_without_graphviz_is_one_line_not_an_error(monkeypatch, 
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines == [plotting.GRAPHVIZ_MISSING]
     assert "pip install pydot" in lines[0] and "graphviz" in lines[0]
+
+
+def test_a_graph_picture_is_drawn_where_graphviz_is_installed(tmp_path):
+    import shutil
+
+    import pytensor
+    import pytensor.tensor as pt
+
+    from deeptutorial import plotting
+    from deeptutorial.utils import Picture
+
+    pytest.importorskip("pydot")
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed")
+    x = pt.vector("x")
+    for graph in (pt.exp(x).sum(), pytensor.function([x], pt.exp(x).sum())):
+        picture = plotting.graph_picture(graph, path=str(tmp_path / "graph.png"))
+        assert isinstance(picture, Picture) and picture.ndim == 3 and min(picture.shape[:2]) > 50
+        assert (tmp_path / "graph.png").stat().st_size > 1000
