@@ -33,6 +33,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -575,7 +576,9 @@ def machine_info() -> dict:
             "affinity": usable_cores(),
             "loadavg_at_start": os.getloadavg(),
             "numpy": np.__version__, "pytensor": pytensor.__version__,
-            "pytensor_blas__ldflags": pytensor.config.blas__ldflags,
+            # the library folder as SITE_LIB: the record names no one machine's paths
+            "pytensor_blas__ldflags": re.sub(r"(-L|-rpath,)\S*?(?=\s|$)", r"\1SITE_LIB",
+                                             pytensor.config.blas__ldflags),
             "pytensor_c_blas": backend_info()["blas"].get("pytensor_c"),
             "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                           "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}}
@@ -799,7 +802,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     print_table(rows, floors_by_name)
     for message in skipped:
         print("skipped:", message)
-    record = {"command": shlex.join([sys.executable] + sys.argv), "started_utc": started,
+    record = {"command": shlex.join(["python"] + sys.argv), "started_utc": started,
               "machine": info, "settings": vars(args), "peaks": peaks,
               "configs": [{"config": c.name, "kind": c.kind, "batch": c.batch, "hidden": c.hidden,
                            "layer_sizes": c.layer_sizes(), "flops": c.flops(),
