@@ -51,7 +51,9 @@ def library_step(train_x: np.ndarray, batch: int, backend: str = "c"):
     return step, weights
 
 
-def torch_step(train_x: np.ndarray, batch: int, weights: dict):
+def torch_step(train_x: np.ndarray, batch: int, weights: dict, noise_std: float = 0.0):
+    """The same network's step in PyTorch, from the same ``weights``; with ``noise_std > 0``
+    the denoising variant (the input ``clip(x + noise_std * e, 0, 1)``, the target clean)."""
     import torch
     from torch import nn
 
@@ -90,7 +92,8 @@ def torch_step(train_x: np.ndarray, batch: int, weights: dict):
     def step(i: int) -> float:
         x = images[i * batch:(i + 1) * batch]
         optimiser.zero_grad()
-        cost = loss(net(x), x)
+        seen = torch.clamp(x + noise_std * torch.randn_like(x), 0, 1) if noise_std else x
+        cost = loss(net(seen), x)
         cost.backward()
         optimiser.step()
         return float(cost.detach())

@@ -164,7 +164,10 @@ def _conv2d_on_grid(x, kernel, stride: int, padding: str):
     # compiled graph sized a buffer for -124 * n rows.)
     m = n * np.int64(grid_h * grid_w)
     if s == 1:
-        phases = padded.reshape((1, -1, c))
+        # The padded images as the matrix itself, not as the only phase of a stack: the
+        # gradient of taking phase 0 of a stack would copy the whole matrix's gradient into
+        # a zero-filled stack of one.
+        phases = [padded.reshape((-1, c))]
     else:  # one transposing copy puts each phase's pixels together, phase after phase
         blocks = padded.reshape((n + 1, grid_h, s, grid_w, s, c))
         phases = blocks.dimshuffle(2, 4, 0, 1, 3, 5).reshape((s * s, -1, c))

@@ -73,6 +73,16 @@ def _cores(machine: dict) -> str:
     return f"{machine['cores']} core{'' if machine['cores'] == 1 else 's'}"
 
 
+def _host(record: dict) -> str:
+    """The record's machine, with its speed where the record measured it: PyTorch's whole
+    epoch of the dA tutorial's network just before the run."""
+    machine, reference = record["machine"], record.get("pytorch_reference")
+    text = f"{_cores(machine)}, {machine['cpu']}"
+    if reference:
+        text += f"; PyTorch's dA epoch {reference['torch_dA_epoch_seconds']:.2f} s"
+    return text
+
+
 def headline(record_file: Path, record: dict) -> str | None:
     """``key = value`` of a record's headline figure (a dotted path into its results.json)."""
     key, results_file = record.get("headline"), record_file.parent / "results.json"
@@ -93,13 +103,13 @@ def write_records() -> None:
     rows = []
     for record_file in sorted((DOCS / "results").glob("*/record.json")):
         record = json.loads(record_file.read_text())
-        name, machine = record_file.parent.name, record["machine"]
+        name = record_file.parent.name
         figure = headline(record_file, record)
         rows.append(f"| `{name}` | {record['what']} | `{record['command']}` | "
-                    f"{record['date']} | {_cores(machine)}, {machine['cpu']} | "
+                    f"{record['date']} | {_host(record)} | "
                     f"{figure or ''} |")
         line = (f"Recorded by `{record['command']}` on {record['date']} "
-                f"({_cores(machine)}, {machine['cpu']}); record: `docs/results/{name}/`.")
+                f"({_host(record)}); record: `docs/results/{name}/`.")
         if figure:
             line = f"Headline: {figure}. " + line
         (out / f"record_{name}.md").write_text(line + "\n")

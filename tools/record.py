@@ -7,13 +7,18 @@ runs the command from the repository root, writes everything it prints to
 ``docs/results/NAME/log.txt`` (and to the terminal), and ``docs/results/NAME/record.json``
 with what the run is, the command, the date, the machine as hardware (CPU model, cores), the
 wall-clock seconds, whether the machine was otherwise idle at the start (load average) and the
-exit code. The documentation's Records page is built from these files.
+exit code. Where PyTorch is installed it also times, just before the command, PyTorch's whole
+epoch of the dA tutorial's network (``benchmarks/epochs.py --reference``): the host's speed,
+so that a reader can compare records made on machines, or at moments, of different speeds
+(``--no-pytorch-reference`` skips it). The documentation's Records page is built from these
+files.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import shlex
@@ -40,12 +45,28 @@ def machine() -> dict:
     return {"cpu": model or "unknown", "cores": cores}
 
 
+def pytorch_reference() -> dict | None:
+    """PyTorch's dA tutorial epoch on this machine now (``benchmarks/epochs.py --reference``),
+    or None without PyTorch or when it fails."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    proc = subprocess.run([sys.executable, "benchmarks/epochs.py", "--reference"], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode or not lines:
+        print(f"record: no PyTorch reference: {proc.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return json.loads(lines[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="folder under docs/results/, named by what the run is")
     parser.add_argument("--what", required=True, help="one line: what this record shows")
     parser.add_argument("--headline", default=None,
                         help="results.json key (dotted path) of the headline figure")
+    parser.add_argument("--no-pytorch-reference", action="store_true",
+                        help="do not time PyTorch's dA epoch before the command")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args, command = parser.parse_args(argv[:split]), argv[split + 1:]
@@ -54,6 +75,7 @@ def main() -> int:
     folder = RESULTS / args.name
     folder.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    reference = None if args.no_pytorch_reference else pytorch_reference()
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
     with open(folder / "log.txt", "w") as log:
@@ -67,6 +89,8 @@ def main() -> int:
               "date": started.strftime("%Y-%m-%d"), "machine": machine(),
               "load_average_at_start": load, "wall_seconds": round(time.perf_counter() - start, 1),
               "exit_code": code}
+    if reference is not None:
+        record["pytorch_reference"] = reference
     if args.headline:
         record["headline"] = args.headline
     (folder / "record.json").write_text(json.dumps(record, indent=2) + "\n")
