@@ -38,11 +38,12 @@ from deeptutorial.optimizers import adam  # noqa: E402
 from deeptutorial.training import compile_step  # noqa: E402
 
 
-def library_step(train_x: np.ndarray, batch: int, backend: str = "c"):
+def library_step(train_x: np.ndarray, batch: int, backend: str = "c", seed: int = 0):
     """The library's step compiled by ``backend`` (``deeptutorial.backends``), the training
-    set held where that backend reads it, as the script holds it."""
+    set held where that backend reads it, as the script holds it; the weights drawn from
+    ``seed``."""
     pytensor.config.floatX = "float32"
-    model = ConvAutoencoder(np.random.RandomState(0))
+    model = ConvAutoencoder(np.random.RandomState(seed))
     terms, _ = model.cost_terms()
     data = backends.on_device(pytensor.shared(train_x, borrow=True), backend)
     step, _ = compile_step(terms["cost"], adam(terms["cost"], model.params, 0.001), model.x, data,

@@ -332,16 +332,6 @@ def stacked_conv_section(results: dict) -> str:
     return "\n".join(lines)
 
 
-def conv_benchmark_section(results: dict) -> str:
-    """The convolutional autoencoder's epoch against PyTorch's."""
-    medians = results["median_epoch_seconds"]
-    return ("| training epoch (50,000 digits, batch 128) | deeptutorial | PyTorch | "
-            "ratio (paired) |\n|---|---|---|---|\n"
-            f"| convolutional autoencoder, 28,353 parameters | {medians['deeptutorial']:.1f} s "
-            f"| {medians['torch']:.1f} s | {results['ratio']:.2f} "
-            f"({results['paired_ratio']:.2f}) |")
-
-
 BACKEND_COLUMNS = (("c", "C"), ("numba", "Numba"), ("jax", "JAX"), ("numpy", "NumPy"),
                    ("torch", "PyTorch"))
 BACKEND_ROWS = (("dA b=20 n=500", "dA tutorial step (batch 20, 784-500)"),
@@ -365,6 +355,56 @@ def backends_section(results: dict) -> str:
         ratio = (f"{cells[config, 'jax'] / cells[config, 'c']:.2f}"
                  if (config, "jax") in cells and (config, "c") in cells else "-")
         lines.append(f"| {title} | " + " | ".join(row) + f" | {ratio} |")
+    return "\n".join(lines)
+
+
+EPOCH_PARTS = (("conv", "convolutional autoencoder (batch 128, Adam)", 0.8),
+               ("conv-denoising", "... denoising, noise 0.4", 0.8),
+               ("dA 0%", "dA tutorial, 0% corruption (batch 20, SGD)", 0.35),
+               ("dA 30%", "dA tutorial, 30% corruption", 0.35))
+# PyTensor's op classes as the profile names them, and as the page names them
+OP_KINDS = (("ThreadedDot22", "matrix products"), ("ThreadedGemm", "matrix products"),
+            ("Gemm", "matrix products"), ("Dot", "matrix products"),
+            ("RowPass", "matrix products"), ("IncSubtensor", "scatter-adds into buffers"),
+            ("Alloc", "zero-filled buffers"), ("Reshape", "reshaping copies"),
+            ("Join", "joins"), ("Elemwise", "element-wise"), ("Sum", "reductions"),
+            ("Max", "reductions"))
+
+
+def op_kind(op_class: str) -> str:
+    name = op_class.rsplit(".", 1)[-1]
+    return next((kind for prefix, kind in OP_KINDS if name.startswith(prefix)), "other")
+
+
+def epochs_section(results: dict) -> str:
+    """benchmarks/epochs.py's record: each whole epoch against PyTorch's, then where the
+    library's epoch goes by kind of operation (PyTensor's profile of one epoch)."""
+    epochs = results["epochs"]
+    lines = ["| whole epoch of 50,000 digits | deeptutorial | PyTorch "
+             f"{results['torch'].split('+')[0]} | ratio (paired) | goal |", "|---|---|---|---|---|"]
+    for part, title, goal in EPOCH_PARTS:
+        if part in epochs:
+            e = epochs[part]
+            lines.append(f"| {title} | {e['median_deeptutorial']:.2f} s | "
+                         f"{e['median_torch']:.2f} s | {e['ratio']:.2f} ({e['paired_ratio']:.2f}) "
+                         f"| ≤ {goal} |")
+    profile = results.get("profile", {})
+    if profile:
+        kinds = sorted({op_kind(c) for p in profile.values() for c in p["seconds_by_op_class"]},
+                       key=lambda k: [k2 for _, k2 in OP_KINDS].index(k) if k != "other" else 99)
+        lines += ["", "| share of the epoch (profiled) | " + " | ".join(kinds)
+                  + " | outside the step |", "|---" * (len(kinds) + 2) + "|"]
+        for part, title, _ in EPOCH_PARTS:
+            if part not in profile:
+                continue
+            p = profile[part]
+            shares = {k: 0.0 for k in kinds}
+            for op_class, seconds in p["seconds_by_op_class"].items():
+                shares[op_kind(op_class)] += seconds
+            total = p["epoch_seconds"]
+            lines.append(f"| {title} | " + " | ".join(f"{100 * shares[k] / total:.0f}%"
+                                                      for k in kinds)
+                         + f" | {100 * (total - p['seconds_in_function']) / total:.1f}% |")
     return "\n".join(lines)
 
 
@@ -573,8 +613,8 @@ write_record_section("backends_benchmark.md", "benchmark_backends", "No timing o
 write_record_section("conv_backends_benchmark.md", "benchmark_convolutional_backends", "No "
                      "timing of the convolutional autoencoder on each backend is recorded yet.",
                      conv_backends_section)
-write_record_section("conv_benchmark.md", "benchmark_convolutional", "No side-by-side timing of "
-                     "the convolutional autoencoder is recorded yet.", conv_benchmark_section)
+write_record_section("epochs_benchmark.md", "benchmark_epochs", "No timing of whole epochs is "
+                     "recorded yet.", epochs_section)
 write_record_section("k_sparse_record.md", "k_sparse_autoencoder", "No run of the k-sparse "
                      "autoencoder on full MNIST is recorded yet.", k_sparse_section)
 write_record_section("stacked_conv_record.md", "stacked_convolutional_autoencoder", "No run of "
