@@ -1,6 +1,6 @@
 """The convolutional autoencoder's training step against the same network in PyTorch.
 
-    python benchmarks/conv_bench.py --output docs/results/benchmark_convolutional/results.json
+    python benchmarks/conv_bench.py --rounds 5 --backends c numba jax
 
 Builds ``ConvAutoencoder``'s default network (28,353 parameters: two 3x3 convolutions with
 max pooling, two stride-2 transposed convolutions, a 3x3 convolution to one channel) in this
