@@ -53,3 +53,23 @@ def test_scan_steps_outside_the_timed_block_are_refused(capsys, scan_steps):
     with pytest.raises(SystemExit):
         sda_floor.main(["--steps", "10", "--scan-steps", scan_steps])
     assert f"got {scan_steps}" in capsys.readouterr().err
+
+
+def test_the_pytorch_dA_epoch_is_the_script_s_network(tmp_path):
+    """benchmarks/epochs.py compares like with like: its PyTorch epoch of the dA tutorial,
+    from the weights scripts/test_dA.py starts from, gives the script's own first-epoch cost
+    at 0% corruption to float32 rounding (and a different start would not)."""
+    pytest.importorskip("torch")
+    import epochs
+
+    from deeptutorial import load_mnist
+
+    _, _, results = epochs.library_epoch("dA", "sample", str(tmp_path))
+    ours = epochs.epoch_costs(results)["dA 0%"]
+    train_x = load_mnist("sample")[0][0]
+    theirs = float(np.mean(epochs.torch_dA_epoch(train_x, 0.0, seed=123)()))
+    assert theirs == pytest.approx(ours, rel=1e-5)
+    other = float(np.mean(epochs.torch_dA_epoch(train_x, 0.0, seed=124)()))
+    assert other != pytest.approx(ours, rel=1e-3)
+    with pytest.raises(SystemExit, match="not compute the same costs"):
+        epochs.check_same_network({"dA 0%": ours}, {"dA 0%": other})
