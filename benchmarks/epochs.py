@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.util
 import io
 import json
@@ -53,6 +54,7 @@ MODELS = ("conv", "conv-denoising", "dA")
 DA_LEVELS = (0.0, 0.3)
 
 
+@functools.cache
 def script(name: str):
     """The module of ``scripts/<name>.py``, imported from its file."""
     spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
@@ -77,12 +79,17 @@ def library_epoch(model: str, dataset: str | None, folder: str) -> tuple[dict, f
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         results = main([*argv, *data, "--output-folder", folder])
     whole = time.perf_counter() - start
-    if model == "dA":
-        parts = {f"dA {run['corruption_level']:.0%}": run["epoch_seconds"][0]
-                 for run in results["runs"]}
-    else:
-        parts = {model: run["epoch_seconds"][0] for run in results["runs"].values()}
+    parts = {part: run["epoch_seconds"][0] for part, run in runs_by_part(results).items()}
     return parts, whole, results
+
+
+def runs_by_part(results: dict) -> dict:
+    """``{part: run}`` of a script's results: the dA's runs by corruption level (a list),
+    the convolutional autoencoder's by variant (a dict), named as ``MODELS`` parts."""
+    if isinstance(results["runs"], list):
+        return {f"dA {run['corruption_level']:.0%}": run for run in results["runs"]}
+    return {("conv-denoising" if variant == "denoising" else "conv"): run
+            for variant, run in results["runs"].items()}
 
 
 def torch_conv_epoch(train_x: np.ndarray, noise_std: float, seed: int):
@@ -150,11 +157,7 @@ def torch_epochs(model: str, train_x: np.ndarray) -> dict:
 
 def epoch_costs(results: dict) -> dict:
     """``{part: the first epoch's mean cost}`` of a script's results."""
-    if "runs" in results and isinstance(results["runs"], list):
-        return {f"dA {run['corruption_level']:.0%}": run["epoch_costs"][0]
-                for run in results["runs"]}
-    return {("conv-denoising" if variant == "denoising" else "conv"): run["epoch_costs"][0]
-            for variant, run in results["runs"].items()}
+    return {part: run["epoch_costs"][0] for part, run in runs_by_part(results).items()}
 
 
 def check_same_network(ours: dict, theirs: dict, rtol: float = 1e-5) -> None:
