@@ -55,6 +55,7 @@ def test_scan_steps_outside_the_timed_block_are_refused(capsys, scan_steps):
     assert f"got {scan_steps}" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a real run of scripts/test_dA.py
 def test_the_pytorch_dA_epoch_is_the_script_s_network(tmp_path):
     """benchmarks/epochs.py compares like with like: its PyTorch epoch of the dA tutorial,
     from the weights scripts/test_dA.py starts from, gives the script's own first-epoch cost
