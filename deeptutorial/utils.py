@@ -116,13 +116,14 @@ def image_shape(n_pixels: int) -> tuple[int, int]:
     return side, side
 
 
-def filters_image(W: np.ndarray, tiles: tuple[int, int] = (10, 10)) -> Picture:
+def filters_image(W: np.ndarray, tiles: tuple[int, int] = (10, 10), scale: int = 1) -> Picture:
     """The first ``tiles[0] * tiles[1]`` filters (columns of ``W``, one per hidden unit) as
     square tiles, each scaled to the full grey range: how the tutorials show what a layer
-    learnt."""
+    learnt. ``scale`` enlarges every pixel to a ``scale x scale`` block, for small filters."""
     W = np.asarray(W)
-    return picture(tile_raster_images(W.T, img_shape=image_shape(W.shape[0]), tile_shape=tiles,
-                                      tile_spacing=(1, 1)))
+    tiled = tile_raster_images(W.T, img_shape=image_shape(W.shape[0]), tile_shape=tiles,
+                               tile_spacing=(1, 1))
+    return picture(np.kron(tiled, np.ones((scale, scale), dtype=tiled.dtype)))
 
 
 def digits_image(rows: np.ndarray, per_row: int = 10, spacing: int = 1) -> Picture:

@@ -293,14 +293,47 @@ def wta_run_section(results: dict, record: str, what: str) -> str:
             + wta_figures(results))
 
 
+def conv_wta_figures(results: dict) -> str:
+    """One convolutional winner-take-all run's figures as a table."""
+    settings, classifier = results["settings"], results["classifier"]
+    encoder = " + ".join(str(m) for m in [*settings["hidden_maps"], settings["maps"]])
+    return (f"| maps | epochs | winners per map and batch | test squared error per digit | "
+            f"features | classifier: best validation error | test error |\n"
+            f"|---|---|---|---|---|---|---|\n"
+            f"| {encoder} | {settings['epochs']} | {results['winners_per_map']} of "
+            f"{settings['batch_size']} | {results['test_squared_error']:.2f} | "
+            f"{results['n_features']} | {classifier['validation_error_percent']:.2f}% | "
+            f"{results['classifier_test_error_percent']:.2f}% |")
+
+
+def conv_wta_section(results: dict, record: str) -> str:
+    """A convolutional winner-take-all run: its dictionary, figures and reconstructions."""
+    settings = results["settings"]
+    return (f"Its dictionary ({settings['maps']} elements of 11 x 11 pixels, enlarged), the "
+            f"figures, and test digits (top) with their reconstructions from the sparse "
+            f"training code (bottom):\n\n"
+            f"![convolutional WTA dictionary](../results/{record}/conv_wta_dictionary.png)\n\n"
+            + conv_wta_figures(results) + "\n\n"
+            f"![convolutional WTA reconstructions]"
+            f"(../results/{record}/conv_wta_reconstructions.png)")
+
+
 def write_sparsity_comparison() -> None:
     """docs/_generated/sparsity_comparison.md: the sparse autoencoders' linear classifiers side
     by side, from their records, beside the papers' figures."""
+    def conv(s):
+        return (f"{s['maps']} maps, one winner per map and image, {100 * s['sparsity']:g}% "
+                f"of {s['batch_size']}, {s['epochs']} epochs")
+
     rows = [("k-sparse (per example: each digit keeps k units)", "k_sparse_autoencoder",
              lambda s: f"{s['n_hidden']} units, k = {s['k']}, {s['epochs']} epochs", "1.35%"),
             ("winner-take-all (per unit: each unit keeps k% of the batch)", "wta_autoencoder",
              lambda s: f"{s['n_hidden']} units, {100 * s['sparsity']:g}% of "
-                       f"{s['batch_size']}, {s['epochs']} epochs", "1.20%")]
+                       f"{s['batch_size']}, {s['epochs']} epochs", "1.20%"),
+            ("convolutional WTA (spatial, then per map over the batch)", "conv_wta_autoencoder",
+             conv, "1.02% (16 maps)"),
+            ("convolutional WTA, 128 maps", "conv_wta_autoencoder_128_maps", conv,
+             "0.64% (128 maps)")]
     lines = ["| sparsity | record | settings | test error | paper |", "|---|---|---|---|---|"]
     for what, record, settings, paper in rows:
         path = DOCS / "results" / record / "results.json"
@@ -633,6 +666,12 @@ write_record_section("wta_record.md", "wta_autoencoder", "No run of the winner-t
 write_record_section("wta_90_epochs.md", "wta_autoencoder_90_epochs", "No run of 90 epochs is "
                      "recorded yet.",
                      lambda r: wta_run_section(r, "wta_autoencoder_90_epochs", "90 epochs"))
+write_record_section("conv_wta_record.md", "conv_wta_autoencoder", "No run of the "
+                     "convolutional winner-take-all autoencoder on full MNIST is recorded yet.",
+                     lambda r: conv_wta_section(r, "conv_wta_autoencoder"))
+write_record_section("conv_wta_128_maps.md", "conv_wta_autoencoder_128_maps", "No run with 128 "
+                     "maps is recorded yet.",
+                     lambda r: conv_wta_section(r, "conv_wta_autoencoder_128_maps"))
 write_sparsity_comparison()
 write_dA_trajectory()
 write_SdA_runs()

@@ -42,6 +42,9 @@ def flags() -> argparse.ArgumentParser:
     parser.add_argument("--sparsity", type=open_fraction, default=0.05,
                         help="the fraction of each minibatch every unit keeps (lifetime "
                              "sparsity)")
+    parser.add_argument("--tied", action="store_true",
+                        help="tie the decoder to the encoder (W' = W^T), as the paper's "
+                             "appendix does")
     add_classifier_flags(parser)
     parser.add_argument("--n-shown", type=positive_int, default=20,
                         help="test digits shown with their reconstructions")
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_x = datasets[0][0]
     model = WTAAutoencoder(np.random.RandomState(args.seed),
                            n_visible=train_x.get_value(borrow=True).shape[1],
-                           n_hidden=args.n_hidden, sparsity=args.sparsity)
+                           n_hidden=args.n_hidden, sparsity=args.sparsity, tied=args.tied)
     terms, _ = model.cost_terms(k=k)
     cost = terms["cost"]
     step, compile_seconds = compile_step(cost, adam(cost, model.params, args.learning_rate),
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
         classifier_test_error_percent=classifier["test_error_percent"],
         classifier=classifier, **training_figures(history, compile_seconds),
         dictionary_image=save_image(args.output_folder, "wta_dictionary.png",
-                                    filters_image(model.W_prime.get_value(borrow=True).T)),
+                                    filters_image(model.dictionary())),
         reconstructions_image=save_image(args.output_folder, "wta_reconstructions.png",
                                          digits_image(np.concatenate(
                                              [test_x[:shown],

@@ -43,6 +43,7 @@ DIVERGING = {
     "stacked_convolutional_autoencoder.py": ["--pretrain-lr", "1e30", "--pretraining-epochs",
                                              "1", "--filters", "4", "4"],
     "wta_autoencoder.py": ["--learning-rate", "1e30", "--epochs", "1", "--n-hidden", "50"],
+    "conv_wta_autoencoder.py": ["--learning-rate", "1e30", "--epochs", "1", "--maps", "4"],
 }
 # their graphs take PyTensor seconds to rewrite: their runs are slow tests
 CONVOLUTIONAL = {"convolutional_autoencoder.py", "stacked_convolutional_autoencoder.py"}

@@ -30,11 +30,12 @@ SMALL = {"test_SdA.py": ["--hidden-layers", "5", "--corruption-levels", "0.1"]}
 USES_VALIDATION = {"test_SdA.py", "adversarial_autoencoder.py", "gsn_sampling.py",
                    "k_sparse_autoencoder.py", "parzen_reference.py",
                    "stacked_convolutional_autoencoder.py", "variational_autoencoder.py",
-                   "wta_autoencoder.py"}
+                   "wta_autoencoder.py", "conv_wta_autoencoder.py"}
 READS_LABELS = {"test_SdA.py", "adversarial_autoencoder.py", "k_sparse_autoencoder.py",
                 "stacked_convolutional_autoencoder.py", "unsupervised_pretraining.py",
-                "wta_autoencoder.py"}
-CONVOLUTIONAL = {"convolutional_autoencoder.py", "stacked_convolutional_autoencoder.py"}
+                "wta_autoencoder.py", "conv_wta_autoencoder.py"}
+CONVOLUTIONAL = {"convolutional_autoencoder.py", "stacked_convolutional_autoencoder.py",
+                 "conv_wta_autoencoder.py"}
 
 
 def splits(n=(300, 100, 100), side=28, seed=0):
