@@ -8,15 +8,18 @@ from __future__ import annotations
 from itertools import pairwise
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 
 from deeptutorial.autoencoder import Autoencoder, UntiedAutoencoder
 from deeptutorial.checks import check_open_fraction, check_positive, check_symbolic_matrix, \
     random_state
+from deeptutorial.classifier import classify_codes
 from deeptutorial.conv import conv2d, conv2d_transpose, max_pool
 from deeptutorial.conv_autoencoder import as_images
 from deeptutorial.losses import mse, squared_error
 from deeptutorial.nn import glorot_uniform_kernel, identity, relu, shared_floatX, zeros_shared
+from deeptutorial.utils import in_chunks
 
 
 def winners_per_unit(batch_size: int, sparsity: float) -> int:
@@ -87,15 +90,55 @@ class WTAAutoencoder(UntiedAutoencoder):
         """The code of the minibatch ``x`` in training: each unit's ``k`` winners kept."""
         return keep_lifetime_winners(self.encode(x), k)
 
+    def features(self, x):
+        """What a classifier reads: the ReLU code, no competition."""
+        return self.encode(x)
+
+    def training_reconstruction(self, x, k):
+        """The reconstruction of the minibatch ``x`` from its training code."""
+        return self.decode(self.sparse_code(x, k))
+
     def cost_terms(self, x=None, k=None) -> tuple[dict, list]:
         """``cost``: the squared reconstruction error per example (summed over pixels,
         averaged over examples) of the lifetime-sparse code; ``mse``: the same per pixel.
         ``k`` defaults to ``sparsity`` of the minibatch's rows, rounded, at least one."""
-        x = self.input_or_default(x)
-        if k is None:
-            k = pt.maximum(1, pt.cast(pt.round(self.sparsity * x.shape[0]), "int64"))
-        r = self.decode(self.sparse_code(x, k))
-        return {"cost": pt.mean(squared_error(x, r)), "mse": mse(r, x)}, []
+        return reconstruction_terms(self, x, k)
+
+
+def reconstruction_terms(model, x=None, k=None) -> tuple[dict, list]:
+    """Both WTA models' cost terms: ``cost``, the squared error per example of the
+    reconstruction from the training code (``k`` winners per unit or map, by default
+    ``sparsity`` of the minibatch, rounded, at least one), and ``mse``, the same per pixel."""
+    x = model.input_or_default(x)
+    if k is None:
+        k = pt.maximum(1, pt.cast(pt.round(model.sparsity * x.shape[0]), "int64"))
+    r = model.training_reconstruction(x, k)
+    return {"cost": pt.mean(squared_error(x, r)), "mse": mse(r, x)}, []
+
+
+def evaluate(model, k: int, splits: list, batch_size: int, classifier_epochs: int,
+             classifier_lr: float) -> tuple[dict, np.ndarray]:
+    """What the WTA scripts report of a trained ``model``: the test digits (the third of
+    ``splits``, each ``(images, labels)``) reconstructed as in training, in minibatches of
+    ``batch_size`` with ``k`` winners (the rows a whole minibatch holds), their errors, and
+    the tutorials' logistic regression on the frozen ``features`` of every split
+    (``classify_codes``). Returns the figures and the reconstructions."""
+    x = pt.matrix("x")
+    test_x = splits[2][0]
+    usable = len(test_x) // batch_size * batch_size
+    reconstruct = pytensor.function([x], model.training_reconstruction(x, k))
+    reconstruction = np.concatenate([reconstruct(test_x[i:i + batch_size])
+                                     for i in range(0, usable, batch_size)])
+    features = pytensor.function([x], model.features(x))
+    codes = [in_chunks(features, images, 500) for images, _ in splits]
+    classifier = classify_codes(codes, [labels for _, labels in splits], batch_size,
+                                classifier_epochs, classifier_lr)
+    errors = (test_x[:usable] - reconstruction) ** 2
+    return {"n_features": int(codes[0].shape[1]), "test_mse": float(np.mean(errors)),
+            "test_squared_error": float(np.mean(np.sum(errors, axis=1))),
+            "active_fraction_of_features": float(np.mean(codes[2] > 0)),
+            "classifier_test_error_percent": classifier["test_error_percent"],
+            "classifier": classifier}, reconstruction
 
 
 def keep_spatial_winners(h):
@@ -141,17 +184,19 @@ class ConvWTAAutoencoder(Autoencoder):
     convolution, for any code).
 
     The competitions exist in training only: ``encode`` gives the ReLU maps ``h_L`` without
-    them and ``features`` their ``pool x pool`` max-pooling, what a classifier reads, as the
-    paper uses them.
+    them and ``features`` their ``pool x pool`` max-pooling (``pool`` must divide ``side``),
+    what a classifier reads, as the paper uses them.
     """
 
     def __init__(self, numpy_rng: np.random.RandomState, input: pt.TensorVariable | None = None,
                  side: int = 28, maps: int = 16, hidden_maps: tuple[int, ...] = (),
-                 kernel_size: int = 5, decoder_size: int = 11, sparsity: float = 0.2):
+                 kernel_size: int = 5, decoder_size: int = 11, sparsity: float = 0.2,
+                 pool: int = 4):
         numpy_rng = random_state(numpy_rng)
         check_symbolic_matrix("input", input)
         for name, value in (("side", side), ("maps", maps), ("kernel_size", kernel_size),
-                            ("decoder_size", decoder_size), *(("hidden_maps", m)
+                            ("decoder_size", decoder_size), ("pool", pool),
+                            *(("hidden_maps", m)
                                                               for m in hidden_maps)):
             check_positive(name, value, integer=True)
         if decoder_size % 2 == 0:
@@ -159,7 +204,9 @@ class ConvWTAAutoencoder(Autoencoder):
                              f"got {decoder_size}")
         check_open_fraction("sparsity", sparsity)
         self.side, self.maps, self.sparsity = side, maps, sparsity
-        self.hidden_maps, self.decoder_size = tuple(hidden_maps), decoder_size
+        if side % pool:
+            raise ValueError(f"pool {pool} does not divide the side of {side} pixels")
+        self.hidden_maps, self.decoder_size, self.pool = tuple(hidden_maps), decoder_size, pool
         sizes = (1, *self.hidden_maps, maps)
         self.W = [shared_floatX(glorot_uniform_kernel(numpy_rng, kernel_size, kernel_size,
                                                       c_in, c_out), f"W{l + 1}")
@@ -178,10 +225,10 @@ class ConvWTAAutoencoder(Autoencoder):
             h = relu(conv2d(h, W, padding="same") + b)
         return h
 
-    def features(self, x, pool: int = 4):
+    def features(self, x):
         """The features a classifier reads: ``encode(x)`` max-pooled in ``pool x pool``
         blocks, one row per image."""
-        pooled = max_pool(self.encode(x), pool)
+        pooled = max_pool(self.encode(x), self.pool)
         return pooled.reshape((pooled.shape[0], -1))
 
     def winners(self, x, k):
@@ -229,12 +276,13 @@ class ConvWTAAutoencoder(Autoencoder):
         W = self.W_prime.get_value()
         return W[:, :, 0, :].reshape(-1, W.shape[3]).T
 
+    def training_reconstruction(self, x, k):
+        """The reconstruction of the minibatch ``x`` from its training code, the kept
+        winners' elements placed."""
+        return self.decode_winners(*self.winners(x, k))
+
     def cost_terms(self, x=None, k=None) -> tuple[dict, list]:
         """``cost``: the squared reconstruction error per image of the training code (summed
         over pixels, averaged over images); ``mse``: the same per pixel. ``k`` defaults to
         ``sparsity`` of the minibatch's images, rounded, at least one."""
-        x = self.input_or_default(x)
-        if k is None:
-            k = pt.maximum(1, pt.cast(pt.round(self.sparsity * x.shape[0]), "int64"))
-        r = self.decode_winners(*self.winners(x, k))
-        return {"cost": pt.mean(squared_error(x, r)), "mse": mse(r, x)}, []
+        return reconstruction_terms(self, x, k)

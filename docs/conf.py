@@ -330,6 +330,9 @@ def write_sparsity_comparison() -> None:
             ("winner-take-all (per unit: each unit keeps k% of the batch)", "wta_autoencoder",
              lambda s: f"{s['n_hidden']} units, {100 * s['sparsity']:g}% of "
                        f"{s['batch_size']}, {s['epochs']} epochs", "1.20%"),
+            ("winner-take-all, decoder tied to the encoder", "wta_autoencoder_tied",
+             lambda s: f"{s['n_hidden']} units, {100 * s['sparsity']:g}% of "
+                       f"{s['batch_size']}, {s['epochs']} epochs, tied", "1.20%"),
             ("convolutional WTA (spatial, then per map over the batch)", "conv_wta_autoencoder",
              conv, "1.02% (16 maps)"),
             ("convolutional WTA, 128 maps", "conv_wta_autoencoder_128_maps", conv,
@@ -666,6 +669,9 @@ write_record_section("wta_record.md", "wta_autoencoder", "No run of the winner-t
 write_record_section("wta_90_epochs.md", "wta_autoencoder_90_epochs", "No run of 90 epochs is "
                      "recorded yet.",
                      lambda r: wta_run_section(r, "wta_autoencoder_90_epochs", "90 epochs"))
+write_record_section("wta_tied.md", "wta_autoencoder_tied", "No run with a tied decoder is "
+                     "recorded yet.",
+                     lambda r: wta_run_section(r, "wta_autoencoder_tied", "tied decoder"))
 write_record_section("conv_wta_record.md", "conv_wta_autoencoder", "No run of the "
                      "convolutional winner-take-all autoencoder on full MNIST is recorded yet.",
                      lambda r: conv_wta_section(r, "conv_wta_autoencoder"))

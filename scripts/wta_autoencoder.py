@@ -20,18 +20,15 @@ import argparse
 import sys
 
 import numpy as np
-import pytensor
-import pytensor.tensor as pt
 
-from deeptutorial.classifier import classify_codes
 from deeptutorial.cli import SPLITS, add_classifier_flags, add_training_flags, load_datasets, \
     make_parser, new_results, open_fraction, parse_args, positive_int, run_script, \
     training_figures
 from deeptutorial.optimizers import adam
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import compile_step, n_batches, train
-from deeptutorial.utils import digits_image, filters_image, in_chunks
-from deeptutorial.wta_autoencoder import WTAAutoencoder, winners_per_unit
+from deeptutorial.utils import digits_image, filters_image
+from deeptutorial.wta_autoencoder import WTAAutoencoder, evaluate, winners_per_unit
 
 
 def flags() -> argparse.ArgumentParser:
@@ -72,32 +69,18 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"The winner-take-all autoencoder trained for {sum(history.epoch_seconds) / 60:.2f}m",
           file=sys.stderr)
 
-    x = pt.matrix("x")
-    arrays = [(split_x.get_value(), split_y.get_value()) for split_x, split_y in datasets]
-    test_x = arrays[2][0]
-    # reconstructions as in training: the test digits in minibatches, each unit's k winners
-    usable = len(test_x) // args.batch_size * args.batch_size
-    sparse = pytensor.function([x], model.decode(model.sparse_code(x, k)))
-    reconstruction = np.concatenate([sparse(test_x[i:i + args.batch_size])
-                                     for i in range(0, usable, args.batch_size)])
-    features = pytensor.function([x], model.encode(x))
-    codes = [in_chunks(features, split_x) for split_x, _ in arrays]
-    classifier = classify_codes(codes, [split_y for _, split_y in arrays], args.batch_size,
-                                args.classifier_epochs, args.classifier_lr)
-    shown = min(args.n_shown, usable)
+    splits = [(split_x.get_value(), split_y.get_value()) for split_x, split_y in datasets]
+    figures, reconstruction = evaluate(model, k, splits, args.batch_size,
+                                       args.classifier_epochs, args.classifier_lr)
+    shown = min(args.n_shown, len(reconstruction))
     results = new_results(
-        __file__, args, n_train=len(arrays[0][0]), winners_per_unit=k,
-        test_mse=float(np.mean((test_x[:usable] - reconstruction) ** 2)),
-        test_squared_error=float(np.mean(np.sum((test_x[:usable] - reconstruction) ** 2,
-                                                axis=1))),
-        active_fraction_of_features=float(np.mean(codes[2] > 0)),
-        classifier_test_error_percent=classifier["test_error_percent"],
-        classifier=classifier, **training_figures(history, compile_seconds),
+        __file__, args, n_train=len(splits[0][0]), winners_per_unit=k, **figures,
+        **training_figures(history, compile_seconds),
         dictionary_image=save_image(args.output_folder, "wta_dictionary.png",
                                     filters_image(model.dictionary())),
         reconstructions_image=save_image(args.output_folder, "wta_reconstructions.png",
                                          digits_image(np.concatenate(
-                                             [test_x[:shown],
+                                             [splits[2][0][:shown],
                                               np.clip(reconstruction[:shown], 0, 1)]))))
     write_results(args.output_folder, results)
     return results

@@ -46,7 +46,8 @@ DIVERGING = {
     "conv_wta_autoencoder.py": ["--learning-rate", "1e30", "--epochs", "1", "--maps", "4"],
 }
 # their graphs take PyTensor seconds to rewrite: their runs are slow tests
-CONVOLUTIONAL = {"convolutional_autoencoder.py", "stacked_convolutional_autoencoder.py"}
+CONVOLUTIONAL = {"convolutional_autoencoder.py", "stacked_convolutional_autoencoder.py",
+                 "conv_wta_autoencoder.py"}
 
 
 def run(script, *args, env=None):

@@ -235,7 +235,7 @@ def test_the_conv_gradient_reaches_the_kept_winners_only(float64, conv_model):
 def test_features_are_the_pooled_relu_maps(float64, conv_model):
     x = np.random.RandomState(6).rand(4, 64)
     h = pytensor.function([conv_model.x], conv_model.encode(conv_model.x))(x)
-    features = pytensor.function([conv_model.x], conv_model.features(conv_model.x, 4))(x)
+    features = pytensor.function([conv_model.x], conv_model.features(conv_model.x))(x)
     pooled = h.reshape(4, 2, 4, 2, 4, 3).max(axis=(2, 4))
     np.testing.assert_allclose(features, pooled.reshape(4, -1))
     assert (h >= 0).all()
@@ -260,6 +260,7 @@ def test_conv_training_lowers_the_cost_on_the_sample(float32):
     (lambda: ConvWTAAutoencoder(0, sparsity=1.2), "sparsity must be in (0, 1)"),
     (lambda: ConvWTAAutoencoder(0, decoder_size=10), "decoder_size must be odd"),
     (lambda: ConvWTAAutoencoder(0, maps=0), "maps"),
+    (lambda: ConvWTAAutoencoder(0, pool=3), "pool 3 does not divide the side of 28 pixels"),
 ])
 def test_a_bad_conv_setting_is_named(call, words):
     with pytest.raises(ValueError) as info:
@@ -272,6 +273,7 @@ def run_conv(*args):
                            *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # a real training run of a convolutional script
 def test_conv_script_end_to_end(tmp_path):
     proc = run_conv("--dataset", "sample", "--epochs", 2, "--maps", 8, "--classifier-epochs", 3,
                     "--output-folder", tmp_path)
