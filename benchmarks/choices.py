@@ -225,7 +225,9 @@ def child_command(mode: str, kind: str, name: str, args: argparse.Namespace) -> 
     env["PYTENSOR_FLAGS"] = (DA_VARIANTS if kind == "dA" else SDA_VARIANTS)[name][0]
     env["DEEPTUTORIAL_BLAS"] = "mkl" if name.endswith(MKL_SUFFIX) else "openblas"
     cmd = [sys.executable, str(Path(__file__).resolve()), mode, kind, name,
-           "--dataset", args.dataset, "--steps", str(args.steps)]
+           "--steps", str(args.steps)]
+    if args.dataset is not None:  # otherwise the child reads the default, as this process
+        cmd += ["--dataset", args.dataset]
     return cmd, env
 
 
