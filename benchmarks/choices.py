@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{key:62s} {row['median_ms_per_step']:8.3f} ms/step (min {row['min_ms_per_step']:.3f})"
               f"  paired {row['paired_to_first_of_kind']:.3f}"
               + (f"  {row['median_s_per_epoch']:6.2f} s/epoch" if kind == "dA" else ""))
-    record = {"command": shlex.join([sys.executable] + sys.argv),
+    record = {"command": shlex.join(["python"] + sys.argv),
               "started_loadavg": os.getloadavg(), "nproc": os.cpu_count(),
               "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS",
                                                             "OPENBLAS_NUM_THREADS",
