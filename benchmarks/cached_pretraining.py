@@ -4,8 +4,10 @@
 
 For each layer of the tutorial's 784-1000-1000-1000 stack, times ``--steps`` calls of the
 default pretraining function (every minibatch pushed through the layers below) and of the
-cached one (reading the stored outputs of the layer below), interleaved over ``--rounds``
-rounds; reports medians and the speed-up. The one-off cost of filling each cache is timed too.
+cached one (reading the stored outputs of the layer below), alternating over ``--rounds``
+rounds; reports medians, the speed-up of the medians and the median of each round's speed-up
+("paired": the two blocks of a round run back to back, so a drift in the machine's speed
+touches both alike). The one-off cost of filling each cache is timed too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -65,15 +68,16 @@ def main() -> None:
                 times["cached"].append(time_steps(cached_fns[k], steps, level))
             default_ms = 1000 * statistics.median(times["default"])
             cached_ms = 1000 * statistics.median(times["cached"])
+            paired = statistics.median(d / c for d, c in zip(times["default"], times["cached"]))
             rows.append({"batch_size": batch_size, "layer": k, "default_ms_per_step": default_ms,
                          "cached_ms_per_step": cached_ms, "speedup": default_ms / cached_ms,
-                         "cache_fill_seconds": fill_seconds[k]})
+                         "paired_speedup": paired, "cache_fill_seconds": fill_seconds[k]})
             print(f"batch {batch_size:4d} layer {k}: default {default_ms:7.3f} ms/step, "
-                  f"cached {cached_ms:7.3f} ms/step, speed-up {default_ms / cached_ms:5.2f}x, "
-                  f"cache filled in {fill_seconds[k]:.2f} s")
+                  f"cached {cached_ms:7.3f} ms/step, speed-up {default_ms / cached_ms:5.2f}x "
+                  f"(paired {paired:5.2f}x), cache filled in {fill_seconds[k]:.2f} s")
             sys.stdout.flush()
     if args.output:
-        record = {"command": " ".join(sys.argv), "machine": {"cpus": os.cpu_count(),
+        record = {"command": shlex.join(["python"] + sys.argv), "machine": {"cpus": os.cpu_count(),
                   "python": platform.python_version(), "pytensor": pytensor.__version__},
                   "settings": vars(args), "rows": rows}
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from itertools import pairwise
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
+from deeptutorial import backends
 from deeptutorial.autoencoder import Autoencoder, UntiedAutoencoder
 from deeptutorial.checks import check_open_fraction, check_positive, check_symbolic_matrix, \
     random_state
@@ -123,13 +123,13 @@ def evaluate(model, k: int, splits: list, batch_size: int, classifier_epochs: in
     ``batch_size`` with ``k`` winners (the rows a whole minibatch holds), their errors, and
     the tutorials' logistic regression on the frozen ``features`` of every split
     (``classify_codes``). Returns the figures and the reconstructions."""
-    x = pt.matrix("x")
     test_x = splits[2][0]
     usable = len(test_x) // batch_size * batch_size
-    reconstruct = pytensor.function([x], model.training_reconstruction(x, k))
+    # compiled for the current backend, with a static number of rows where JAX needs one
+    reconstruct = backends.function_of_rows(lambda x: model.training_reconstruction(x, k))
     reconstruction = np.concatenate([reconstruct(test_x[i:i + batch_size])
                                      for i in range(0, usable, batch_size)])
-    features = pytensor.function([x], model.features(x))
+    features = backends.function_of_rows(model.features)
     codes = [in_chunks(features, images, 500) for images, _ in splits]
     classifier = classify_codes(codes, [labels for _, labels in splits], batch_size,
                                 classifier_epochs, classifier_lr)

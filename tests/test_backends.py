@@ -265,9 +265,10 @@ def small_flags(name: str) -> list[str]:
     return small + ([] if name in OWN_DATA else ["--dataset", "sample"])
 
 
-# Numba takes about three minutes to compile this script's graphs from an empty cache; the
-# convolutional autoencoder's script runs the same convolution on Numba.
-NUMBA_TOO_SLOW = {"stacked_convolutional_autoencoder.py"}
+# Numba takes minutes to compile these scripts' graphs from an empty cache (the WTA one over
+# two on the sample); the convolutional autoencoder's script runs the same convolution on
+# Numba.
+NUMBA_TOO_SLOW = {"stacked_convolutional_autoencoder.py", "conv_wta_autoencoder.py"}
 
 
 @pytest.mark.slow
