@@ -96,16 +96,25 @@ def test_winners_per_unit(batch, sparsity, k):
     (lambda: winners_per_unit(9, 0.05), "a minibatch of 9 holds no winner per unit"),
     (lambda: WTAAutoencoder(0, n_visible=4, n_hidden=3, sparsity=1.5),
      "sparsity must be in (0, 1)"),
+    (lambda: ConvWTAAutoencoder(0, sparsity=0), "sparsity must be in (0, 1)"),
+    (lambda: ConvWTAAutoencoder(0, sparsity=1.2), "sparsity must be in (0, 1)"),
+    (lambda: ConvWTAAutoencoder(0, decoder_size=10), "decoder_size must be odd"),
+    (lambda: ConvWTAAutoencoder(0, maps=0), "maps"),
+    (lambda: ConvWTAAutoencoder(0, pool=3), "pool 3 does not divide the side of 28 pixels"),
 ])
-def test_a_bad_sparsity_or_batch_is_named(call, words):
+def test_a_bad_setting_is_named(call, words):
     with pytest.raises(ValueError) as info:
         call()
     assert words in str(info.value)
 
 
-def run(*args):
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "wta_autoencoder.py"),
-                           *map(str, args)], capture_output=True, text=True, timeout=600)
+def run(*args, script="wta_autoencoder.py"):
+    return subprocess.run([sys.executable, str(REPO / "scripts" / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def run_conv(*args):
+    return run(*args, script="conv_wta_autoencoder.py")
 
 
 def test_script_end_to_end(tmp_path):
@@ -256,24 +265,6 @@ def test_conv_training_lowers_the_cost_on_the_sample(float32):
                            train_x, 50)
     costs = [float(step(np.int64(i % 50))) for i in range(60)]
     assert np.mean(costs[-10:]) < 0.8 * np.mean(costs[:5])
-
-
-@pytest.mark.parametrize("call, words", [
-    (lambda: ConvWTAAutoencoder(0, sparsity=0), "sparsity must be in (0, 1)"),
-    (lambda: ConvWTAAutoencoder(0, sparsity=1.2), "sparsity must be in (0, 1)"),
-    (lambda: ConvWTAAutoencoder(0, decoder_size=10), "decoder_size must be odd"),
-    (lambda: ConvWTAAutoencoder(0, maps=0), "maps"),
-    (lambda: ConvWTAAutoencoder(0, pool=3), "pool 3 does not divide the side of 28 pixels"),
-])
-def test_a_bad_conv_setting_is_named(call, words):
-    with pytest.raises(ValueError) as info:
-        call()
-    assert words in str(info.value)
-
-
-def run_conv(*args):
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "conv_wta_autoencoder.py"),
-                           *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow  # a real training run of a convolutional script
