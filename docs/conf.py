@@ -329,10 +329,12 @@ def write_sparsity_comparison() -> None:
              lambda s: f"{s['n_hidden']} units, k = {s['k']}, {s['epochs']} epochs", "1.35%"),
             ("winner-take-all (per unit: each unit keeps k% of the batch)", "wta_autoencoder",
              lambda s: f"{s['n_hidden']} units, {100 * s['sparsity']:g}% of "
-                       f"{s['batch_size']}, {s['epochs']} epochs", "1.20%"),
+                       f"{s['batch_size']}, {s['epochs']} epochs at step "
+                       f"{s['learning_rate']:g}", "1.20%"),
             ("winner-take-all, decoder tied to the encoder", "wta_autoencoder_tied",
              lambda s: f"{s['n_hidden']} units, {100 * s['sparsity']:g}% of "
-                       f"{s['batch_size']}, {s['epochs']} epochs, tied", "1.20%"),
+                       f"{s['batch_size']}, {s['epochs']} epochs at step "
+                       f"{s['learning_rate']:g}, tied", "1.20%"),
             ("convolutional WTA (spatial, then per map over the batch)", "conv_wta_autoencoder",
              conv, "1.02% (16 maps)"),
             ("convolutional WTA, 128 maps", "conv_wta_autoencoder_128_maps", conv,
