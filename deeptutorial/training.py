@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -205,6 +206,15 @@ def check_costs(costs, epoch: int, start_cost: float | None = None) -> None:
         raise NonFiniteCost(epoch, i, float(costs[i]), start_cost)
 
 
+def check_last_cost(costs: list[float], epoch: int, start_cost: float | None) -> None:
+    """``check_costs`` when the latest of ``costs`` is bad, so that a diverged run stops at
+    the minibatch it diverged rather than at the end of its epoch; a scalar test otherwise."""
+    cost = costs[-1]
+    if not math.isfinite(cost) or (start_cost is not None and start_cost > 0
+                                   and cost > DIVERGENCE_FACTOR * start_cost):
+        check_costs(costs, epoch, start_cost)
+
+
 def train(step: Callable[[np.ndarray], float], n_batches: int, n_epochs: int,
           log: Callable[[str], None] = print, history: TrainingLog | None = None,
           on_epoch_end: Callable[[int, TrainingLog], None] | None = None,
@@ -226,6 +236,9 @@ def train(step: Callable[[np.ndarray], float], n_batches: int, n_epochs: int,
         costs = history.partial_costs
         for i in progress(range(history.minibatch, n_batches), f"epoch {epoch}"):
             costs.append(float(step(indices[i])))
+            if history.start_cost is None:
+                history.start_cost = costs[0]
+            check_last_cost(costs, epoch, history.start_cost)
             if stop is not None and stop.requested and i + 1 < n_batches:
                 history.minibatch = i + 1
                 history.partial_seconds += time.perf_counter() - start
@@ -365,6 +378,7 @@ def train_with_early_stopping(step: Callable[[np.ndarray], float], n_batches: in
             costs.append(float(step(indices[minibatch])))
             if history.start_cost is None:
                 history.start_cost = costs[0]
+            check_last_cost(costs, epoch, history.start_cost)
             iteration = (epoch - 1) * n_batches + minibatch
             if stopper.should_validate(iteration):
                 check_costs(costs, epoch, history.start_cost)

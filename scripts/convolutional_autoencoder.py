@@ -30,7 +30,7 @@ from deeptutorial.conv_autoencoder import UPSAMPLING, ConvAutoencoder
 from deeptutorial.optimizers import adam
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import compile_step, n_batches, train
-from deeptutorial.utils import digits_image, in_chunks, tile_raster_images
+from deeptutorial.utils import digits_image, filters_image, in_chunks
 
 VARIANTS = ("plain", "denoising")
 
@@ -56,12 +56,9 @@ def flags() -> argparse.ArgumentParser:
 
 def filters_mosaic(W: np.ndarray, scale: int = 8) -> np.ndarray:
     """The first layer's 3x3 kernels (3, 3, 1, F) as tiles, each pixel ``scale`` times larger."""
-    kernels = W[:, :, 0, :].reshape(-1, W.shape[-1]).T  # one row of 9 weights per filter
-    columns = min(8, len(kernels))
-    tiles = tile_raster_images(kernels, img_shape=W.shape[:2],
-                               tile_shape=(-(-len(kernels) // columns), columns),
-                               tile_spacing=(1, 1))
-    return np.kron(tiles, np.ones((scale, scale), dtype=np.uint8))
+    kernels = W[:, :, 0, :].reshape(-1, W.shape[-1])  # one column of 9 weights per filter
+    columns = min(8, kernels.shape[1])
+    return filters_image(kernels, tiles=(-(-kernels.shape[1] // columns), columns), scale=scale)
 
 
 def train_variant(variant: str, args, train_x, test_x: np.ndarray, run: dict) -> None:

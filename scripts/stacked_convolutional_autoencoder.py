@@ -30,7 +30,7 @@ from deeptutorial.optimizers import adam
 from deeptutorial.plotting import line_plot
 from deeptutorial.results import save_image, write_results
 from deeptutorial.training import ErrorCurve, compile_step, n_batches, train
-from deeptutorial.utils import in_chunks, tile_raster_images
+from deeptutorial.utils import filters_image, in_chunks
 
 STARTS = ("pretrained", "random")
 
@@ -107,9 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(flags(), argv)
     datasets = load_datasets(args, uses=SPLITS, labels=True, side=28)
     layers, pretraining = pretrain(args, datasets[0][0])
-    W = layers[0].W.get_value()[:, :, 0, :].reshape(9, -1).T
-    filters = np.kron(tile_raster_images(W, img_shape=(3, 3), tile_shape=(4, W.shape[0] // 4),
-                                         tile_spacing=(1, 1)), np.ones((8, 8), dtype=np.uint8))
+    W = layers[0].W.get_value()[:, :, 0, :].reshape(9, -1)  # one column per 3x3 kernel
+    filters = filters_image(W, tiles=(4, W.shape[1] // 4), scale=8)
     runs = {start: fine_tune(start, layers, args, datasets) for start in dict.fromkeys(args.starts)}
     epochs = [point["epoch"] for point in next(iter(runs.values()))["curve"]]
     chart = line_plot(epochs, {start: [p["validation_error_percent"] for p in run["curve"]]

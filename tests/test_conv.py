@@ -220,24 +220,6 @@ def run_script(tmp_path, script, *args):
 
 
 @pytest.mark.slow
-def test_the_convolutional_script_runs_on_the_sample(tmp_path, float32):
-    """End to end, tiny: results, images, and figures that beat the untrained baseline.
-    (Broken by leaving Adam's updates out of the script's training step.)"""
-    import json
-
-    from conftest import untrained_test_mse
-
-    proc = run_script(tmp_path, "convolutional_autoencoder.py", "--epochs", 2, "--channels", 4,
-                      "--batch-size", 100, "--n-shown", 4)
-    assert proc.returncode == 0, proc.stderr
-    results = json.loads((tmp_path / "convolutional_autoencoder.py" / "results.json").read_text())
-    assert set(results["test_mse"]) == {"plain", "denoising"}
-    untrained = untrained_test_mse(ConvAutoencoder(np.random.RandomState(123), channels=4))
-    assert all(mse < 0.8 * untrained for mse in results["test_mse"].values())
-    assert results["runs"]["denoising"]["noisy_test_mse"] > 0
-
-
-@pytest.mark.slow
 def test_the_stacked_convolutional_script_runs_on_the_sample(tmp_path, float32):
     """End to end, tiny: both classifiers well below chance, both layers pretrained."""
     import json

@@ -67,6 +67,23 @@ def test_the_guard_catches_nan_infinity_and_explosion():
         assert "epoch 3, minibatch 1" in str(info.value)
 
 
+def test_training_stops_at_the_first_bad_minibatch():
+    """A diverged run ends at the minibatch it diverged, not after the rest of its epoch.
+    (Broken by checking the costs only at the end of each epoch: all 50 steps run.)"""
+    from deeptutorial.training import train
+
+    for bad in (math.nan, 1e9):  # not a number; over 100 times the first cost
+        calls = []
+
+        def step(i, bad=bad):
+            calls.append(i)
+            return 2.0 if len(calls) < 3 else bad
+
+        with pytest.raises(NonFiniteCost, match="epoch 0, minibatch 2"):
+            train(step, n_batches=50, n_epochs=1, log=lambda line: None)
+        assert len(calls) == 3
+
+
 def test_every_training_script_has_a_diverging_run():
     assert set(DIVERGING) == set(SCRIPTS) - NOT_TRAINING
 

@@ -50,15 +50,29 @@ def conv_epoch_costs(results: dict) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CONV_REFERENCE["runs"]))
-def test_short_convolutional_run_matches_the_recorded_one(tmp_path, name):
+def test_short_convolutional_run_matches_the_recorded_one(tmp_path, name, float32):
     """conv2d's speed-ups keep its maths: the costs of a short seeded run of the convolutional
     autoencoder (plain and denoising: stride-1 convolutions and stride-2 transposed ones),
-    recorded before them, to float32 rounding."""
+    recorded before them, to float32 rounding. The same run is the script's end-to-end test:
+    both variants' results, their images, and test errors that beat the untrained network's.
+    (Broken by leaving Adam's updates out of the script's training step.)"""
+    from conftest import untrained_test_mse
+    from deeptutorial.conv_autoencoder import ConvAutoencoder
+
     expected = CONV_REFERENCE["runs"][name]
     args = shlex.split(expected["command"])[2:]
     proc = run(f"{name}.py", *args, "--output-folder", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    got = conv_epoch_costs(json.loads((tmp_path / "results.json").read_text()))
+    results = json.loads((tmp_path / "results.json").read_text())
+    got = conv_epoch_costs(results)
     assert sorted(got) == sorted(expected["epoch_costs"])
     for part, costs in expected["epoch_costs"].items():
         np.testing.assert_allclose(got[part], costs, rtol=COST_RTOL, err_msg=part)
+    assert set(results["test_mse"]) == {"plain", "denoising"}
+    untrained = untrained_test_mse(ConvAutoencoder(np.random.RandomState(results["settings"]
+                                                                         ["seed"])))
+    assert all(mse < 0.8 * untrained for mse in results["test_mse"].values())
+    assert results["runs"]["denoising"]["noisy_test_mse"] > 0
+    images = [value for run_ in results["runs"].values() for key, value in run_.items()
+              if key.endswith("_image")]
+    assert len(images) == 4 and all((tmp_path / image).stat().st_size > 0 for image in images)
