@@ -674,6 +674,8 @@ write_record_section("wta_90_epochs.md", "wta_autoencoder_90_epochs", "No run of
 write_record_section("wta_tied.md", "wta_autoencoder_tied", "No run with a tied decoder is "
                      "recorded yet.",
                      lambda r: wta_run_section(r, "wta_autoencoder_tied", "tied decoder"))
+write_record_section("wta_tied_seed1.md", "wta_autoencoder_tied_seed1", "No run with another "
+                     "seed is recorded yet.", wta_figures)
 write_record_section("conv_wta_record.md", "conv_wta_autoencoder", "No run of the "
                      "convolutional winner-take-all autoencoder on full MNIST is recorded yet.",
                      lambda r: conv_wta_section(r, "conv_wta_autoencoder"))
