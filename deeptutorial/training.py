@@ -242,11 +242,7 @@ def train(step: Callable[[np.ndarray], float], n_batches: int, n_epochs: int,
             if stop is not None and stop.requested and i + 1 < n_batches:
                 history.minibatch = i + 1
                 history.partial_seconds += time.perf_counter() - start
-                check_costs(costs, epoch, history.start_cost)
                 raise TrainingInterrupted(epoch, i)
-        if history.start_cost is None and costs:
-            history.start_cost = costs[0]
-        check_costs(costs, epoch, history.start_cost)
         history.epoch_seconds.append(history.partial_seconds + time.perf_counter() - start)
         history.epoch_costs.append(float(np.mean(costs)))
         history.minibatch, history.partial_costs, history.partial_seconds = 0, [], 0.0
@@ -381,7 +377,6 @@ def train_with_early_stopping(step: Callable[[np.ndarray], float], n_batches: in
             check_last_cost(costs, epoch, history.start_cost)
             iteration = (epoch - 1) * n_batches + minibatch
             if stopper.should_validate(iteration):
-                check_costs(costs, epoch, history.start_cost)
                 error = float(np.mean(valid_score()))
                 history.validation_curve.append(
                     {"epoch": epoch, "minibatch": minibatch + 1, "error_percent": 100 * error})
@@ -397,9 +392,7 @@ def train_with_early_stopping(step: Callable[[np.ndarray], float], n_batches: in
             if stop is not None and stop.requested and minibatch + 1 < n_batches:
                 history.minibatch, history.stopper_state = minibatch + 1, stopper.state()
                 history.partial_seconds += time.perf_counter() - start
-                check_costs(costs, epoch, history.start_cost)
                 raise TrainingInterrupted(epoch, minibatch)
-        check_costs(costs, epoch, history.start_cost)
         history.epochs = epoch
         history.epoch_costs.append(float(np.mean(costs)))
         history.epoch_seconds.append(history.partial_seconds + time.perf_counter() - start)
