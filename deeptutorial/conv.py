@@ -40,14 +40,23 @@ as exactly that: the gradient of ``sum(conv2d(x, kernel) * y)`` with respect to 
 PyTensor expresses with the same slices run backwards (each kernel position adds its share
 into the padded image).
 
+**One op per convolution.** Each function wraps its graph of ordinary ops in an inline
+``OpFromGraph`` that says what it computes (``ConvGraph``: the kind of map and its geometry),
+and so does the gradient of each. PyTensor inlines these before its own rewrites, so every
+backend compiles the ordinary ops; with PyTensor's C backend, ``deeptutorial.fastpath``
+replaces each marked graph by a convolution op in C first (``fastpath/conv_ops.py``).
+
 Bad shapes are refused when the graph is built, with a ``ValueError`` naming the values.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.compile.builders import OpFromGraph
 from pytensor.graph import graph_replace
 
 PADDINGS = ("valid", "same")
@@ -119,6 +128,13 @@ def conv2d(x, kernel, stride: int = 1, padding: str = "valid"):
     docstring). The kernel's shape must be static (a shared variable's is), and so must
     ``x``'s height, width and channels.
     """
+    x, kernel, geometry = _geometry(x, kernel, stride, padding)
+    return ConvGraph.of("conv2d", geometry, padding, 1, x.type, kernel.type,
+                        _constructions())(x, kernel)
+
+
+def _conv2d_graph(x, kernel, stride: int, padding: str):
+    """``conv2d`` from ordinary ops."""
     grid, out_h, out_w = _conv2d_on_grid(x, kernel, stride, padding)
     return pt.specify_shape(grid[:, :out_h, :out_w, :], (None, out_h, out_w, grid.type.shape[3]))
 
@@ -133,15 +149,34 @@ def conv2d_max_pool(x, kernel, size: int = 2, padding: str = "same"):
     width must be multiples of ``size``.
     """
     size = _check_stride(size)
-    grid, out_h, out_w = _conv2d_on_grid(x, kernel, 1, padding)
+    x, kernel, geometry = _geometry(x, kernel, 1, padding)
+    out_h, out_w = geometry[-2:]
     if out_h % size or out_w % size:
         raise ValueError(f"pool size {size} does not divide the convolution's {out_h} x "
                          f"{out_w} output")
+    return ConvGraph.of("conv2d", geometry, padding, size, x.type, kernel.type,
+                        _constructions())(x, kernel)
+
+
+def _conv2d_max_pool_graph(x, kernel, size: int, padding: str):
+    """``conv2d_max_pool`` from ordinary ops."""
+    grid, out_h, out_w = _conv2d_on_grid(x, kernel, 1, padding)
     _, grid_h, grid_w, c_out = grid.type.shape
     rows, cols = grid_h // size * size, grid_w // size * size  # whole blocks, the output in them
     pooled = max_pool(grid[:, :rows, :cols, :], size)
     return pt.specify_shape(pooled[:, :out_h // size, :out_w // size, :],
                             (None, out_h // size, out_w // size, c_out))
+
+
+def _geometry(x, kernel, stride, padding):
+    """The checked operands of ``conv2d`` and its geometry ``(stride, top, left, h, w, kh, kw,
+    out_h, out_w)``."""
+    x, kernel, (kh, kw, c_in, _), (h, w, c), s = _operands(x, kernel, stride)
+    if c != c_in:
+        raise ValueError(f"the input has {c} channels, the kernel expects {c_in}")
+    out_h, top, _ = output_size(h, kh, s, padding)
+    out_w, left, _ = output_size(w, kw, s, padding)
+    return x, kernel, (s, top, left, h, w, kh, kw, out_h, out_w)
 
 
 def _conv2d_on_grid(x, kernel, stride: int, padding: str):
@@ -213,11 +248,72 @@ def conv2d_transpose(y, kernel, stride: int = 1, padding: str = "valid",
         if big < 1 or output_size(big, k, stride, padding)[0] != small:
             raise ValueError(f"a {axis} of {big} does not convolve to {small} with kernel {k}, "
                              f"stride {stride} and {padding!r} padding: no such output shape")
+    top, left = (output_size(big, k, stride, padding)[1] for big, k in ((big_h, kh), (big_w, kw)))
+    geometry = (stride, top, left, big_h, big_w, kh, kw, h, w)
+    return ConvGraph.of("conv2d_transpose", geometry, padding, 1, y.type, kernel.type,
+                        _constructions())(y, kernel)
+
+
+def _conv2d_transpose_graph(y, kernel, geometry: tuple[int, ...], padding: str):
+    """``conv2d_transpose`` from ordinary ops: the gradient of ``sum(conv2d(x, kernel) * y)``
+    in ``x``, with ``x`` zeros (the gradient does not depend on it)."""
+    stride, _, _, big_h, big_w = geometry[:5]
+    c_in = kernel.type.shape[2]
     x = pt.tensor4("x", shape=(None, big_h, big_w, c_in), dtype=y.dtype)
     zeros = pt.zeros((y.shape[0], big_h, big_w, c_in), dtype=y.dtype)
-    adjoint = pytensor.grad(pt.sum(conv2d(x, kernel, stride, padding) * y), x)
+    adjoint = pytensor.grad(pt.sum(_conv2d_graph(x, kernel, stride, padding) * y), x)
     return pt.specify_shape(graph_replace(adjoint, {x: zeros}, strict=False),
                             (None, big_h, big_w, c_in))
+
+
+class ConvGraph(OpFromGraph):
+    """A convolution's graph of ordinary ops, marked with what it computes.
+
+    ``kind`` is ``"conv2d"`` (``pool`` > 1: followed by ``max_pool(., pool)``),
+    ``"conv2d_transpose"``, or either's gradient (``kind + "_grad"``: the inputs and the
+    output's cotangent in, the inputs' gradients out); ``geometry`` is ``(stride, top, left, h,
+    w, kh, kw, out_h, out_w)`` of the forward convolution (``h, w`` the large images).
+    PyTensor inlines the graph before its own rewrites (``inline=True``), so every backend
+    compiles the ordinary ops; the fast path's ``use_conv_ops`` rewrite replaces the marked
+    graph by convolution ops in C first (``deeptutorial.fastpath.conv_ops``). The gradient of a
+    forward graph is a marked graph too, for the same reason.
+    """
+
+    def __init__(self, kind: str, geometry: tuple[int, ...], padding: str, pool: int,
+                 inputs: list, outputs: list, pullback=None):
+        super().__init__(inputs, outputs, inline=True, name=kind, pullback=pullback)
+        self.kind, self.geometry, self.padding, self.pool = kind, geometry, padding, pool
+
+    @staticmethod
+    @functools.cache
+    def of(kind: str, geometry: tuple[int, ...], padding: str, pool: int, a_type, b_type,
+           constructions: tuple[int, int]) -> ConvGraph:
+        """The marked forward graph (``"conv2d"`` or ``"conv2d_transpose"``) for inputs of
+        these types, with its marked gradient graph; one op per distinct convolution.
+        ``constructions`` is the thresholds that choose conv2d's construction (part of the key:
+        the tests change them)."""
+        a, b = a_type(), b_type()
+        out = _forward_graph(kind, geometry, padding, pool, a, b)
+        # The gradient: (a, b, the output, its cotangent) -> (da, db), as PyTensor calls an
+        # OpFromGraph given as a pullback. The output is not needed: the maps are linear.
+        d = out.type()
+        grads = pytensor.grad(None, [a, b], known_grads={out: d})
+        a2, b2, out2, d2 = a.type(), b.type(), out.type(), d.type()
+        grads = graph_replace(grads, {a: a2, b: b2, d: d2}, strict=False)
+        gradient = ConvGraph(kind + "_grad", geometry, padding, pool, [a2, b2, out2, d2], grads)
+        return ConvGraph(kind, geometry, padding, pool, [a, b], [out], pullback=gradient)
+
+
+def _constructions() -> tuple[int, int]:
+    return GATHER_BELOW_CHANNELS, MULTIPLY_FIRST_BELOW_OUTPUTS
+
+
+def _forward_graph(kind, geometry, padding, pool, a, b):
+    if kind == "conv2d_transpose":
+        return _conv2d_transpose_graph(a, b, geometry, padding)
+    if pool > 1:
+        return _conv2d_max_pool_graph(a, b, pool, padding)
+    return _conv2d_graph(a, b, geometry[0], padding)
 
 
 def max_pool(x, size: int = 2):

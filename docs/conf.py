@@ -403,7 +403,8 @@ EPOCH_PARTS = (("conv", "convolutional autoencoder (batch 128, Adam)", 0.8),
 # PyTensor's op classes as the profile names them, and as the page names them
 OP_KINDS = (("ThreadedDot22", "matrix products"), ("ThreadedGemm", "matrix products"),
             ("Gemm", "matrix products"), ("Dot", "matrix products"),
-            ("RowPass", "matrix products"), ("IncSubtensor", "scatter-adds into buffers"),
+            ("RowPass", "matrix products"), ("ConvOp", "convolution ops (gathers and products)"),
+            ("IncSubtensor", "scatter-adds into buffers"),
             ("Alloc", "zero-filled buffers"), ("Reshape", "reshaping copies"),
             ("Join", "joins"), ("Elemwise", "element-wise"), ("Sum", "reductions"),
             ("Max", "reductions"))

@@ -142,6 +142,87 @@ def test_max_pool_and_upsampling_values(float64):
     np.testing.assert_array_equal(up[0, 1::2, 1::2], xv[0])
 
 
+def conv_ops_in_use() -> bool:
+    from deeptutorial import fastpath
+
+    return fastpath.conv_ops.registered if fastpath.enabled else False
+
+
+needs_conv_ops = pytest.mark.skipif("not conv_ops_in_use()",
+                                    reason="the C convolution ops are off (no fast path)")
+
+
+def compiled_both_ways(inputs, outputs):
+    """``outputs`` compiled with PyTensor's default (C) mode, once with the convolution ops
+    and once from the ordinary graphs; checks that the ops are used only in the first."""
+    from deeptutorial.fastpath.conv_ops import ConvOp
+
+    mode = pytensor.compile.mode.get_default_mode()
+    fns = [pytensor.function(inputs, outputs, mode=m)
+           for m in (mode, mode.excluding("use_conv_ops"))]
+    uses = [any(isinstance(node.op, ConvOp) for node in fn.maker.fgraph.apply_nodes)
+            for fn in fns]
+    assert uses == [True, False]
+    return fns
+
+
+@needs_conv_ops
+@pytest.mark.parametrize("x_shape, k_shape, stride, padding", CASES)
+def test_the_convolution_ops_compute_what_the_graphs_compute(float64, x_shape, k_shape, stride,
+                                                            padding):
+    """Values and gradients of conv2d, conv2d_transpose and conv2d_max_pool, with the C ops
+    (ConvOp: forward, input_grad, kernel_grad) and from the ordinary graphs."""
+    rng = np.random.default_rng(5)
+    kernel = pytensor.shared(rng.normal(size=k_shape))
+    x = pt.tensor4("x", shape=(None, *x_shape[1:]))
+    y = conv2d(x, kernel, stride, padding)
+    back = conv2d_transpose(y, kernel, stride, padding, output_shape=x_shape[1:3])
+    outputs = [y, back]
+    if stride == 1 and y.type.shape[1] % 2 == 0 and y.type.shape[2] % 2 == 0:
+        outputs.append(conv2d_max_pool(x, kernel, 2, padding))
+    cost = sum(pt.sum(pt.sin(out) * rng.normal(size=(x_shape[0], *out.type.shape[1:])))
+               for out in outputs)
+    ops, graphs = compiled_both_ways([x], [*outputs, *pytensor.grad(cost, [x, kernel])])
+    xv = rng.normal(size=x_shape)
+    for got, want in zip(ops(xv), graphs(xv), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@needs_conv_ops
+@pytest.mark.parametrize("n, channels, outputs, stride", [(3, 1, 32, 1), (5, 32, 32, 2),
+                                                          (1, 32, 1, 1), (7, 16, 8, 1)])
+def test_the_convolution_ops_on_digit_sized_batches(float32, n, channels, outputs, stride):
+    """Each ConvOp against its NumPy version (``conv_ops.reference``, checked against SciPy)
+    on 28 x 28 images in float32: blocks of output pixels that straddle two images, batches of
+    one image and of more images than threads."""
+    from deeptutorial.fastpath.conv_ops import KINDS, ConvOp, reference
+
+    rng = np.random.default_rng(6)
+    xv = rng.normal(size=(n, 28, 28, channels)).astype("float32")
+    kv = rng.normal(size=(3, 3, channels, outputs)).astype("float32")
+    oh, top, _ = output_size(28, 3, stride, "same")
+    geometry = (stride, top, top, 28, 28, 3, 3, oh, oh)
+    dyv = rng.normal(size=(n, oh, oh, outputs)).astype("float32")
+    np.testing.assert_allclose(reference("forward", geometry, xv, kv),
+                               reference_conv(xv, kv, stride, "same"), rtol=1e-4, atol=1e-4)
+    a, b = pt.tensor4("a", dtype="float32"), pt.tensor4("b", dtype="float32")
+    for kind, operands in zip(KINDS, [(xv, kv), (dyv, kv), (xv, dyv)]):
+        got = pytensor.function([a, b], ConvOp(kind, geometry)(a, b))(*operands)
+        want = reference(kind, geometry, *(v.astype("float64") for v in operands))
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
+
+
+@needs_conv_ops
+def test_a_convolution_op_refuses_inputs_of_another_geometry():
+    from deeptutorial.fastpath.conv_ops import ConvOp
+
+    a, b = pt.tensor4("a"), pt.tensor4("b")
+    fn = pytensor.function([a, b], ConvOp("forward", (1, 1, 1, 6, 6, 3, 3, 6, 6))(a, b))
+    fn(np.zeros((2, 6, 6, 2)), np.zeros((3, 3, 2, 4)))
+    with pytest.raises(ValueError, match="geometry"):
+        fn(np.zeros((2, 5, 6, 2)), np.zeros((3, 3, 2, 4)))
+
+
 @pytest.mark.parametrize("build, word", [
     (lambda x, k: conv2d(x, k(5, 5, 1, 2), padding="valid"), "kernel 5 is larger"),
     (lambda x, k: conv2d(x, k(3, 3, 1, 2), stride=0), "stride"),

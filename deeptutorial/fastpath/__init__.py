@@ -89,8 +89,14 @@ def enable() -> dict:
     import pytensor
 
     try:
-        from deeptutorial.fastpath import (blas, compiler, rewrites, row_pass,  # noqa: F401
-                                           threaded_blas)
+        from deeptutorial.fastpath import (  # noqa: F401
+            blas,
+            compiler,
+            conv_ops,
+            rewrites,
+            row_pass,
+            threaded_blas,
+        )
     except (ImportError, AttributeError) as exc:
         print(f"deeptutorial: warning: fast path off: PyTensor {pytensor.__version__} lacks an "
               f"internal it needs ({type(exc).__name__}: {exc}); setup.cfg names the versions "
@@ -104,7 +110,14 @@ def enable() -> dict:
 def _configure() -> dict:
     import pytensor
 
-    from deeptutorial.fastpath import blas, compiler, rewrites, row_pass, threaded_blas
+    from deeptutorial.fastpath import (
+        blas,
+        compiler,
+        conv_ops,
+        rewrites,
+        row_pass,
+        threaded_blas,
+    )
 
     changed = {}
     threads = None
@@ -135,5 +148,7 @@ def _configure() -> dict:
     if has_compiler and pytensor.config.linker.startswith("c"):
         row_pass.register(threads or 1)
         changed["row_pass_threads"] = threads or 1
+        conv_ops.register(threads or 1)
+        changed["conv_ops_threads"] = threads or 1
     rewrites.register()
     return changed
