@@ -1,6 +1,6 @@
 """The convolutional autoencoder's training step against the same network in PyTorch.
 
-    python benchmarks/conv_bench.py --rounds 5 --backends c numba jax
+    python benchmarks/conv_bench.py --rounds 5 --backends c c-graph numba jax
 
 Builds ``ConvAutoencoder``'s default network (28,353 parameters: two 3x3 convolutions with
 max pooling, two stride-2 transposed convolutions, a 3x3 convolution to one channel) in this
@@ -10,8 +10,10 @@ both start from the same weights and give the same first cost, then times blocks
 ``--steps`` training steps
 at batch size ``--batch-size``, alternating the two, for ``--rounds`` rounds. Reports each
 block's seconds scaled to a 50,000-image epoch: medians, and the median of each round's ratio
-("paired"). ``--backends c numba jax`` times the library's step as each backend compiles it
-(``deeptutorial.backends``; ``c`` is reported as ``deeptutorial``), each checked against
+("paired"). ``--backends c c-graph numba jax`` times the library's step as each backend
+compiles it (``deeptutorial.backends``; ``c`` is reported as ``deeptutorial``; ``c-graph`` is
+the C backend compiling the ordinary graph, without the fast path's convolution ops, to show
+what they buy), each checked against
 PyTorch's first cost. Each library uses its default threads. Run it on an otherwise idle
 machine.
 """
@@ -32,22 +34,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytensor  # noqa: E402
 
-from deeptutorial import backends, load_mnist  # noqa: E402
+from deeptutorial import backends, load_mnist, training  # noqa: E402
 from deeptutorial.conv_autoencoder import ConvAutoencoder  # noqa: E402
 from deeptutorial.optimizers import adam  # noqa: E402
 from deeptutorial.training import compile_step  # noqa: E402
 
 
 def library_step(train_x: np.ndarray, batch: int, backend: str = "c", seed: int = 0):
-    """The library's step compiled by ``backend`` (``deeptutorial.backends``), the training
-    set held where that backend reads it, as the script holds it; the weights drawn from
-    ``seed``."""
+    """The library's step compiled by ``backend`` (``deeptutorial.backends``; ``c-graph``: the
+    C backend without the fast path's convolution ops, compiling the ordinary graph), the
+    training set held where that backend reads it, as the script holds it; the weights drawn
+    from ``seed``."""
     pytensor.config.floatX = "float32"
     model = ConvAutoencoder(np.random.RandomState(seed))
     terms, _ = model.cost_terms()
+    graph_only = backend == "c-graph"
+    backend = "c" if graph_only else backend
     data = backends.on_device(pytensor.shared(train_x, borrow=True), backend)
-    step, _ = compile_step(terms["cost"], adam(terms["cost"], model.params, 0.001), model.x, data,
-                           batch, name="conv_autoencoder", backend=backend)
+    plain_mode = training.step_mode
+    if graph_only:  # the step's mode less the rewrite that puts in the convolution ops
+        training.step_mode = lambda backend=None: plain_mode(backend).excluding("use_conv_ops")
+    try:
+        step, _ = compile_step(terms["cost"], adam(terms["cost"], model.params, 0.001), model.x,
+                               data, batch, name="conv_autoencoder", backend=backend)
+    finally:
+        training.step_mode = plain_mode
     weights = {p.name: p.get_value().copy() for p in model.params}
     return step, weights
 
@@ -108,8 +119,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=40, help="steps per timed block")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--backends", nargs="+", default=["c"], choices=("c", "numba", "jax"),
-                        help="the library's backends to time (c is reported as deeptutorial)")
+    parser.add_argument("--backends", nargs="+", default=["c"], choices=("c", "c-graph", "numba", "jax"),
+                        help="the library's backends to time (c is reported as deeptutorial; "
+                             "c-graph: C without the convolution ops)")
     parser.add_argument("--output", default=None, help="write the numbers as JSON here")
     args = parser.parse_args()
     train_x = load_mnist(args.dataset)[0][0]

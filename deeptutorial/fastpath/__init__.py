@@ -5,7 +5,8 @@ of a few megabytes, run tens of thousands of times. Theano compiled them to C co
 BLAS and updates the weights in place. A pip-installed PyTensor 3 does neither by default: its
 Numba backend has no in-place ``Gemm`` (every update costs extra passes over the weights), and
 its C backend finds no BLAS to link and falls back to slow loops. ``enable()`` puts back what
-Theano did, and goes one step further at batch size 1, in five parts, each in its own module:
+Theano did, and goes further at batch size 1 and for convolutions, in six parts, each in its
+own module:
 
 ``blas``
     PyTensor's C backend (``linker=cvm``) linked to the OpenBLAS of the ``scipy-openblas32``
@@ -25,6 +26,11 @@ Theano did, and goes one step further at batch size 1, in five parts, each in it
     matrix-vector product that can share their pass over it done in one pass, skipping the rows
     that a zero input (a blank pixel, a corrupted unit) leaves alone; each core keeps its own
     block of rows.
+``conv_ops``
+    The convolutions that ``deeptutorial.conv`` builds from ordinary ops (and marks as such)
+    computed by three C ops instead, the forward map and its two adjoints, each gathering
+    patches into small cached blocks for single-threaded BLAS products, its blocks split over
+    the cores by OpenMP.
 
 None of them changes a result beyond float32 rounding. The measurements behind each choice
 are in the documentation's Performance page.
@@ -35,7 +41,8 @@ Switches
     ``PYTENSOR_FLAGS`` or ``~/.pytensorrc`` always wins (``linker=numba`` keeps PyTensor's
     default backend, ``blas__ldflags`` its own BLAS); ``optimizer_excluding=NAME`` drops a
     rewrite (``merge_rank_k_updates``, ``scalar_uniform_bounds``, ``use_threaded_blas``,
-    ``fuse_rank_one_updates``, ``fuse_product_into_update``, ``skip_zero_inputs``);
+    ``fuse_rank_one_updates``, ``fuse_product_into_update``, ``skip_zero_inputs``,
+    ``use_conv_ops``);
     ``OMP_NUM_THREADS=1`` keeps BLAS on one core; ``DEEPTUTORIAL_BLAS=openblas|mkl`` picks
     the library.
 
