@@ -295,7 +295,9 @@ class ConvGraph(OpFromGraph):
         a, b = a_type(), b_type()
         out = _forward_graph(kind, geometry, padding, pool, a, b)
         # The gradient: (a, b, the output, its cotangent) -> (da, db), as PyTensor calls an
-        # OpFromGraph given as a pullback. The output is not needed: the maps are linear.
+        # OpFromGraph given as a pullback. The output is not read: what the gradient needs of
+        # the forward pass (a pooling's maxima) it recomputes from the inputs, and PyTensor
+        # merges that with the forward pass once the graphs are inlined or replaced.
         d = out.type()
         grads = pytensor.grad(None, [a, b], known_grads={out: d})
         a2, b2, out2, d2 = a.type(), b.type(), out.type(), d.type()

@@ -322,8 +322,13 @@ def write_sparsity_comparison() -> None:
     """docs/_generated/sparsity_comparison.md: the sparse autoencoders' linear classifiers side
     by side, from their records, beside the papers' figures."""
     def conv(s):
-        return (f"{s['maps']} maps, one winner per map and image, {100 * s['sparsity']:g}% "
-                f"of {s['batch_size']}, {s['epochs']} epochs")
+        hidden = "".join(f"{m}, " for m in s["hidden_maps"])
+        return (f"{hidden}{s['maps']} maps, one winner per map and image, "
+                f"{100 * s['sparsity']:g}% of {s['batch_size']}, {s['epochs']} epochs")
+
+    def tied(s):
+        return (f"{s['n_hidden']} units, {100 * s['sparsity']:g}% of {s['batch_size']}, "
+                f"{s['epochs']} epochs at step {s['learning_rate']:g}, tied")
 
     rows = [("k-sparse (per example: each digit keeps k units)", "k_sparse_autoencoder",
              lambda s: f"{s['n_hidden']} units, k = {s['k']}, {s['epochs']} epochs", "1.35%"),
@@ -332,11 +337,12 @@ def write_sparsity_comparison() -> None:
                        f"{s['batch_size']}, {s['epochs']} epochs at step "
                        f"{s['learning_rate']:g}", "1.20%"),
             ("winner-take-all, decoder tied to the encoder", "wta_autoencoder_tied",
-             lambda s: f"{s['n_hidden']} units, {100 * s['sparsity']:g}% of "
-                       f"{s['batch_size']}, {s['epochs']} epochs at step "
-                       f"{s['learning_rate']:g}, tied", "1.20%"),
+             tied, "1.20%"),
+            ("... trained four times as long", "wta_autoencoder_tied_200_epochs", tied, "1.20%"),
             ("convolutional WTA (spatial, then per map over the batch)", "conv_wta_autoencoder",
              conv, "1.02% (16 maps)"),
+            ("convolutional WTA, deeper encoder", "conv_wta_autoencoder_deep", conv,
+             "1.02% (16 maps)"),
             ("convolutional WTA, 128 maps", "conv_wta_autoencoder_128_maps", conv,
              "0.64% (128 maps)")]
     lines = ["| sparsity | record | settings | test error | paper |", "|---|---|---|---|---|"]
@@ -680,6 +686,11 @@ write_record_section("wta_tied.md", "wta_autoencoder_tied", "No run with a tied 
                      lambda r: wta_run_section(r, "wta_autoencoder_tied", "tied decoder"))
 write_record_section("wta_tied_seed1.md", "wta_autoencoder_tied_seed1", "No run with another "
                      "seed is recorded yet.", wta_figures)
+write_record_section("wta_tied_200_epochs.md", "wta_autoencoder_tied_200_epochs", "No run of "
+                     "200 epochs with a tied decoder is recorded yet.", wta_figures)
+write_record_section("conv_wta_deep.md", "conv_wta_autoencoder_deep", "No run with a deeper "
+                     "encoder is recorded yet.",
+                     lambda r: conv_wta_section(r, "conv_wta_autoencoder_deep"))
 write_record_section("conv_wta_record.md", "conv_wta_autoencoder", "No run of the "
                      "convolutional winner-take-all autoencoder on full MNIST is recorded yet.",
                      lambda r: conv_wta_section(r, "conv_wta_autoencoder"))
