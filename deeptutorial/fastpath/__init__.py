@@ -96,14 +96,7 @@ def enable() -> dict:
     import pytensor
 
     try:
-        from deeptutorial.fastpath import (  # noqa: F401
-            blas,
-            compiler,
-            conv_ops,
-            rewrites,
-            row_pass,
-            threaded_blas,
-        )
+        import_parts()
     except (ImportError, AttributeError) as exc:
         print(f"deeptutorial: warning: fast path off: PyTensor {pytensor.__version__} lacks an "
               f"internal it needs ({type(exc).__name__}: {exc}); setup.cfg names the versions "
@@ -114,9 +107,9 @@ def enable() -> dict:
     return changes
 
 
-def _configure() -> dict:
-    import pytensor
-
+def import_parts() -> tuple:
+    """The six parts' modules (importing them finds out whether this PyTensor has the
+    internals they need)."""
     from deeptutorial.fastpath import (
         blas,
         compiler,
@@ -125,6 +118,14 @@ def _configure() -> dict:
         row_pass,
         threaded_blas,
     )
+
+    return blas, compiler, conv_ops, rewrites, row_pass, threaded_blas
+
+
+def _configure() -> dict:
+    import pytensor
+
+    blas, compiler, conv_ops, rewrites, row_pass, threaded_blas = import_parts()
 
     changed = {}
     threads = None

@@ -41,6 +41,14 @@ static inline int dt_block_rows(const dt_geom *g)
     return (int)rows;
 }
 
+/* Threads for `pieces` independent pieces of work: one per piece, at most DT_CONV_THREADS. */
+static inline int dt_conv_threads(long pieces)
+{
+    if (pieces < 1)
+        return 1;
+    return pieces < DT_CONV_THREADS ? (int)pieces : DT_CONV_THREADS;
+}
+
 #define DT_DEFINE_CONV(T, GEMM)                                                                \
     /* The patches of output rows [r0, r0 + rows) into cols (rows x kh * kw * c). */            \
     static void dt_gather_##T(const T *x, const dt_geom *g, long r0, int rows, T *cols)        \
@@ -93,9 +101,7 @@ static inline int dt_block_rows(const dt_geom *g)
         const long m = (long)g->n * g->oh * g->ow;                                             \
         int kk = g->kh * g->kw * g->c, block = dt_block_rows(g), failed = 0;                   \
         long blocks = (m + block - 1) / block;                                                 \
-        int threads = blocks < DT_CONV_THREADS ? (int)blocks : DT_CONV_THREADS;                \
-        if (threads < 1)                                                                       \
-            threads = 1;                                                                       \
+        int threads = dt_conv_threads(blocks);                                                 \
         _Pragma("omp parallel num_threads(threads) reduction(|:failed)")                       \
         {                                                                                      \
             T *cols = (T *)malloc(sizeof(T) * block * kk);                                     \
@@ -122,9 +128,7 @@ static inline int dt_block_rows(const dt_geom *g)
     {                                                                                          \
         const long pixels = (long)g->oh * g->ow, image = (long)g->h * g->w * g->c;             \
         int kk = g->kh * g->kw * g->c, block = dt_block_rows(g), failed = 0;                   \
-        int threads = g->n < DT_CONV_THREADS ? g->n : DT_CONV_THREADS;                         \
-        if (threads < 1)                                                                       \
-            threads = 1;                                                                       \
+        int threads = dt_conv_threads(g->n);                                                   \
         _Pragma("omp parallel num_threads(threads) reduction(|:failed)")                       \
         {                                                                                      \
             T *cols = (T *)malloc(sizeof(T) * block * kk);                                     \
@@ -156,10 +160,8 @@ static inline int dt_block_rows(const dt_geom *g)
         const long m = (long)g->n * g->oh * g->ow;                                             \
         int kk = g->kh * g->kw * g->c, block = dt_block_rows(g), failed = 0;                   \
         long blocks = (m + block - 1) / block, cells = (long)kk * g->f;                        \
-        int threads = blocks < DT_CONV_THREADS ? (int)blocks : DT_CONV_THREADS;                \
+        int threads = dt_conv_threads(blocks);                                                 \
         T *sums;                                                                               \
-        if (threads < 1)                                                                       \
-            threads = 1;                                                                       \
         sums = (T *)calloc(cells * threads, sizeof(T));                                        \
         if (sums == NULL)                                                                      \
             return -1;                                                                         \

@@ -43,7 +43,7 @@ from pytensor.tensor.blas_headers import blas_header_text
 
 NAME = "use_conv_ops"
 C_SOURCE = Path(__file__).with_name("conv_ops.c")
-VERSION = 1  # bump when conv_ops.c or the C code below changes
+VERSION = 2  # bump when conv_ops.c or the C code below changes
 KINDS = ("forward", "input_grad", "kernel_grad")
 GEOMETRY = ("stride", "top", "left", "h", "w", "kh", "kw", "oh", "ow")
 threads = 1  # set by register()
