@@ -152,6 +152,11 @@ def add_classifier_flags(parser: argparse.ArgumentParser) -> None:
                         help="epochs of the logistic regression on the frozen codes")
     parser.add_argument("--classifier-lr", type=positive_float, default=0.001,
                         help="Adam's step size for the logistic regression")
+    parser.add_argument("--classifier-refit", action="store_true",
+                        help="then train the logistic regression afresh on the training and "
+                             "validation codes together (all 60,000 training digits) for the "
+                             "epochs the first one took to its best validation error, and "
+                             "report its test error too")
 
 
 def add_persistence_flags(parser: argparse.ArgumentParser) -> None:

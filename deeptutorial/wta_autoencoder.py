@@ -14,7 +14,7 @@ from deeptutorial import backends
 from deeptutorial.autoencoder import Autoencoder, UntiedAutoencoder
 from deeptutorial.checks import check_open_fraction, check_positive, check_symbolic_matrix, \
     random_state
-from deeptutorial.classifier import classify_codes
+from deeptutorial.classifier import classifier_figures, classify_codes
 from deeptutorial.conv import conv2d, conv2d_transpose, max_pool
 from deeptutorial.conv_autoencoder import as_images
 from deeptutorial.losses import mse, squared_error
@@ -117,12 +117,13 @@ def reconstruction_terms(model, x=None, k=None) -> tuple[dict, list]:
 
 
 def evaluate(model, k: int, splits: list, batch_size: int, classifier_epochs: int,
-             classifier_lr: float) -> tuple[dict, np.ndarray]:
+             classifier_lr: float, refit: bool = False) -> tuple[dict, np.ndarray]:
     """What the WTA scripts report of a trained ``model``: the test digits (the third of
     ``splits``, each ``(images, labels)``) reconstructed as in training, in minibatches of
     ``batch_size`` with ``k`` winners (the rows a whole minibatch holds), their errors, and
     the tutorials' logistic regression on the frozen ``features`` of every split
-    (``classify_codes``). Returns the figures and the reconstructions."""
+    (``classify_codes``; with ``refit``, refit on the training and validation codes).
+    Returns the figures and the reconstructions."""
     test_x = splits[2][0]
     usable = len(test_x) // batch_size * batch_size
     # compiled for the current backend, with a static number of rows where JAX needs one
@@ -132,13 +133,12 @@ def evaluate(model, k: int, splits: list, batch_size: int, classifier_epochs: in
     features = backends.function_of_rows(model.features)
     codes = [in_chunks(features, images, 500) for images, _ in splits]
     classifier = classify_codes(codes, [labels for _, labels in splits], batch_size,
-                                classifier_epochs, classifier_lr)
+                                classifier_epochs, classifier_lr, refit=refit)
     errors = (test_x[:usable] - reconstruction) ** 2
     return {"n_features": int(codes[0].shape[1]), "test_mse": float(np.mean(errors)),
             "test_squared_error": float(np.mean(np.sum(errors, axis=1))),
             "active_fraction_of_features": float(np.mean(codes[2] > 0)),
-            "classifier_test_error_percent": classifier["test_error_percent"],
-            "classifier": classifier}, reconstruction
+            **classifier_figures(classifier)}, reconstruction
 
 
 def keep_spatial_winners(h):

@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     splits = [(split_x.get_value(), split_y.get_value()) for split_x, split_y in datasets]
     figures, reconstruction = evaluate(model, k, splits, args.batch_size,
-                                       args.classifier_epochs, args.classifier_lr)
+                                       args.classifier_epochs, args.classifier_lr,
+                                       refit=args.classifier_refit)
     shown = min(args.n_shown, len(reconstruction))
     columns = min(8, args.maps)
     results = new_results(

@@ -23,7 +23,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from deeptutorial.classifier import classify_codes
+from deeptutorial.classifier import classifier_figures, classify_codes
 from deeptutorial.cli import SPLITS, add_classifier_flags, add_training_flags, derived_seed, \
     load_datasets, make_parser, new_results, parse_args, positive_int, run_script, \
     training_figures
@@ -108,14 +108,14 @@ def main(argv: list[str] | None = None) -> dict:
     # units among the k kept for no test digit: filters that lost every competition
     never_active = int(np.sum(~np.any(test_codes != 0, axis=0)))
     classifier = classify_codes(codes, [split_y for _, split_y in arrays], args.batch_size,
-                                args.classifier_epochs, args.classifier_lr)
+                                args.classifier_epochs, args.classifier_lr,
+                                refit=args.classifier_refit)
     results = new_results(
         __file__, args, n_train=len(arrays[0][0]),
         test_mse=float(np.mean((test_x - reconstruction) ** 2)),
         test_squared_error=float(np.mean(np.sum((test_x - reconstruction) ** 2, axis=1))),
         mean_active_units=active, units_never_active=never_active, units_revived=revived,
-        classifier_test_error_percent=classifier["test_error_percent"],
-        classifier=classifier, k_per_epoch=[k_schedule(e, args) for e in range(args.epochs)],
+        **classifier_figures(classifier), k_per_epoch=[k_schedule(e, args) for e in range(args.epochs)],
         **training_figures(history, compile_seconds),
         filters_image=save_image(args.output_folder, "k_sparse_filters.png",
                                  filters_image(model.W.get_value(borrow=True))))

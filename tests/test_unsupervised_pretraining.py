@@ -7,8 +7,10 @@ import pytensor
 import pytest
 
 from conftest import REPO
-from deeptutorial.classifier import PretrainableClassifier
+from deeptutorial.classifier import PretrainableClassifier, classifier_figures, \
+    classify_codes, logistic_regression_on
 from deeptutorial.optimizers import adam
+from deeptutorial.training import train
 from deeptutorial.stacked_autoencoder import StackedAutoencoder
 from test_dA import assert_gradients_match
 from test_scripts import assert_one_line_error
@@ -40,6 +42,48 @@ def test_pretrained_layers_are_copies_and_freezing_keeps_them(float64):
     for mine, theirs in zip(clf.W + clf.b, encoder.W + encoder.b):
         np.testing.assert_array_equal(mine.get_value(), theirs.get_value())
     assert set(clf.trainable_params()) == set(clf.params)
+
+
+def noisy_codes(rng, sizes, dim=12, classes=10):
+    """Splits of codes a linear classifier can learn, but not perfectly: the same class means
+    in every split, plus noise. Returns ``(codes, labels)`` for each of ``sizes``."""
+    means = rng.normal(size=(classes, dim))
+    splits = []
+    for n in sizes:
+        labels = rng.randint(classes, size=n).astype(np.int32)
+        splits.append(((means[labels] + 0.8 * rng.normal(size=(n, dim))).astype("float32"),
+                       labels))
+    return splits
+
+
+def test_classify_codes_reports_the_best_validation_epoch(float32):
+    rng = np.random.RandomState(0)
+    splits = noisy_codes(rng, (400, 200, 200))
+    result = classify_codes([c for c, _ in splits], [y for _, y in splits], 20, 6, 0.01)
+    assert len(result["curve"]) == 6 and "refit" not in result
+    best = min(result["curve"], key=lambda p: p["validation_error_percent"])
+    assert result["best_epoch"] == best["epoch"]
+    assert result["test_error_percent"] == best["test_error_percent"] < 60  # chance: 90
+    assert set(classifier_figures(result)) == {"classifier_test_error_percent", "classifier"}
+
+
+def test_the_refit_learns_training_and_validation_codes_for_the_best_epochs(float32):
+    """The refit is a classifier trained afresh on the training and validation codes for
+    best_epoch + 1 epochs: the same one, trained here by hand, makes the same test errors."""
+    rng = np.random.RandomState(1)
+    (train_c, train_y), (valid_c, valid_y), (test_c, test_y) = noisy_codes(rng,
+                                                                          (400, 200, 300))
+    result = classify_codes([train_c, valid_c, test_c], [train_y, valid_y, test_y], 20, 6,
+                            0.01, refit=True)
+    refit = result["refit"]
+    assert refit["epochs"] == result["best_epoch"] + 1 and refit["n_train"] == 600
+    step, batches, predict = logistic_regression_on(np.concatenate([train_c, valid_c]),
+                                                    np.concatenate([train_y, valid_y]), 20,
+                                                    0.01)
+    train(step, batches, refit["epochs"], log=lambda line: None)
+    assert refit["test_error_percent"] == pytest.approx(100 * np.mean(predict(test_c) != test_y))
+    assert classifier_figures(result)["classifier_refit_test_error_percent"] == \
+        refit["test_error_percent"]
 
 
 def test_loss_falls_on_the_bundled_sample(float32):

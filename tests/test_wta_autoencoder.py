@@ -121,12 +121,15 @@ def test_script_end_to_end(tmp_path):
     """(Broken by classifying the sparse training code: it depends on the batch, and the
     features of one digit would change with its neighbours.)"""
     proc = run("--dataset", "sample", "--epochs", 2, "--n-hidden", 60, "--classifier-epochs", 3,
-               "--output-folder", tmp_path)
+               "--classifier-refit", "--output-folder", tmp_path)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["winners_per_unit"] == 5
     assert results["epoch_costs"][1] < results["epoch_costs"][0]
     assert results["classifier_test_error_percent"] < 60  # chance: 90
+    refit = results["classifier"]["refit"]
+    assert refit["epochs"] == results["classifier"]["best_epoch"] + 1
+    assert results["classifier_refit_test_error_percent"] == refit["test_error_percent"] < 60
     assert 0 < results["active_fraction_of_features"] < 1
     for image in ("dictionary_image", "reconstructions_image"):
         assert (tmp_path / results[image]).stat().st_size > 0
