@@ -231,15 +231,23 @@ def write_record_section(out_name: str, record: str, missing: str, render) -> No
     (DOCS / "_generated" / out_name).write_text(text)
 
 
+def refit_error(results: dict) -> str:
+    """The test error of a run's classifier refit on all 60,000 training digits
+    (``--classifier-refit``), or a dash where the run did not refit it."""
+    error = results.get("classifier_refit_test_error_percent")
+    return "–" if error is None else f"{error:.2f}%"
+
+
 def k_sparse_figures(results: dict) -> str:
     """One k-sparse run's figures as a table."""
     return (f"| test squared error per digit | test MSE per pixel | active units | units no "
-            f"test digit selects | logistic regression on the codes: test error |\n"
-            f"|---|---|---|---|---|\n"
+            f"test digit selects | logistic regression on the codes: test error | refit on "
+            f"60,000 digits: test error |\n"
+            f"|---|---|---|---|---|---|\n"
             f"| {results['test_squared_error']:.2f} | {results['test_mse']:.5f} | "
             f"{results['mean_active_units']:.0f} | "
             f"{results['units_never_active']} | "
-            f"{results['classifier_test_error_percent']:.2f}% |")
+            f"{results['classifier_test_error_percent']:.2f}% | {refit_error(results)} |")
 
 
 def k_sparse_section(results: dict) -> str:
@@ -262,13 +270,14 @@ def wta_figures(results: dict) -> str:
     """One winner-take-all run's figures as a table."""
     settings, classifier = results["settings"], results["classifier"]
     return (f"| epochs | winners per unit and batch | test squared error per digit | "
-            f"features above zero | classifier: best validation error | test error |\n"
-            f"|---|---|---|---|---|---|\n"
+            f"features above zero | classifier: best validation error | test error | refit on "
+            f"60,000 digits: test error |\n"
+            f"|---|---|---|---|---|---|---|\n"
             f"| {settings['epochs']} | {results['winners_per_unit']} of "
             f"{settings['batch_size']} | {results['test_squared_error']:.2f} | "
             f"{100 * results['active_fraction_of_features']:.1f}% | "
             f"{classifier['validation_error_percent']:.2f}% | "
-            f"{results['classifier_test_error_percent']:.2f}% |")
+            f"{results['classifier_test_error_percent']:.2f}% | {refit_error(results)} |")
 
 
 def wta_section(results: dict) -> str:
@@ -298,12 +307,13 @@ def conv_wta_figures(results: dict) -> str:
     settings, classifier = results["settings"], results["classifier"]
     encoder = " + ".join(str(m) for m in [*settings["hidden_maps"], settings["maps"]])
     return (f"| maps | epochs | winners per map and batch | test squared error per digit | "
-            f"features | classifier: best validation error | test error |\n"
-            f"|---|---|---|---|---|---|---|\n"
+            f"features | classifier: best validation error | test error | refit on 60,000 "
+            f"digits: test error |\n"
+            f"|---|---|---|---|---|---|---|---|\n"
             f"| {encoder} | {settings['epochs']} | {results['winners_per_map']} of "
             f"{settings['batch_size']} | {results['test_squared_error']:.2f} | "
             f"{results['n_features']} | {classifier['validation_error_percent']:.2f}% | "
-            f"{results['classifier_test_error_percent']:.2f}% |")
+            f"{results['classifier_test_error_percent']:.2f}% | {refit_error(results)} |")
 
 
 def conv_wta_section(results: dict, record: str) -> str:
@@ -324,7 +334,8 @@ def write_sparsity_comparison() -> None:
     def conv(s):
         hidden = "".join(f"{m}, " for m in s["hidden_maps"])
         return (f"{hidden}{s['maps']} maps, one winner per map and image, "
-                f"{100 * s['sparsity']:g}% of {s['batch_size']}, {s['epochs']} epochs")
+                f"{100 * s['sparsity']:g}% of {s['batch_size']}, {s['epochs']} epochs, "
+                f"pooled {s['pool']} x {s['pool']}")
 
     def tied(s):
         return (f"{s['n_hidden']} units, {100 * s['sparsity']:g}% of {s['batch_size']}, "
@@ -344,16 +355,20 @@ def write_sparsity_comparison() -> None:
             ("convolutional WTA, deeper encoder", "conv_wta_autoencoder_deep", conv,
              "1.02% (16 maps)"),
             ("convolutional WTA, 128 maps", "conv_wta_autoencoder_128_maps", conv,
-             "0.64% (128 maps)")]
-    lines = ["| sparsity | record | settings | test error | paper |", "|---|---|---|---|---|"]
+             "0.64% (128 maps)"),
+            ("... its maps pooled in larger blocks", "conv_wta_autoencoder_128_maps_pool_7",
+             conv, "0.64% (128 maps)")]
+    lines = ["| sparsity | record | settings | test error | refit on 60,000 digits | paper |",
+             "|---|---|---|---|---|---|"]
     for what, record, settings, paper in rows:
         path = DOCS / "results" / record / "results.json"
         if path.is_file():
             results = json.loads(path.read_text())
             lines.append(f"| {what} | `{record}` | {settings(results['settings'])} | "
-                         f"{results['classifier_test_error_percent']:.2f}% | {paper} |")
+                         f"{results['classifier_test_error_percent']:.2f}% | "
+                         f"{refit_error(results)} | {paper} |")
         else:
-            lines.append(f"| {what} | not recorded yet | | | {paper} |")
+            lines.append(f"| {what} | not recorded yet | | | | {paper} |")
     (DOCS / "_generated" / "sparsity_comparison.md").write_text("\n".join(lines) + "\n")
 
 
@@ -697,6 +712,8 @@ write_record_section("conv_wta_record.md", "conv_wta_autoencoder", "No run of th
 write_record_section("conv_wta_128_maps.md", "conv_wta_autoencoder_128_maps", "No run with 128 "
                      "maps is recorded yet.",
                      lambda r: conv_wta_section(r, "conv_wta_autoencoder_128_maps"))
+write_record_section("conv_wta_128_maps_pool_7.md", "conv_wta_autoencoder_128_maps_pool_7",
+                     "No run with 128 maps pooled 7 x 7 is recorded yet.", conv_wta_figures)
 write_sparsity_comparison()
 write_dA_trajectory()
 write_SdA_runs()
