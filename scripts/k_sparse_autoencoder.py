@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
         test_mse=float(np.mean((test_x - reconstruction) ** 2)),
         test_squared_error=float(np.mean(np.sum((test_x - reconstruction) ** 2, axis=1))),
         mean_active_units=active, units_never_active=never_active, units_revived=revived,
-        **classifier_figures(classifier), k_per_epoch=[k_schedule(e, args) for e in range(args.epochs)],
+        **classifier_figures(classifier),
+        k_per_epoch=[k_schedule(e, args) for e in range(args.epochs)],
         **training_figures(history, compile_seconds),
         filters_image=save_image(args.output_folder, "k_sparse_filters.png",
                                  filters_image(model.W.get_value(borrow=True))))

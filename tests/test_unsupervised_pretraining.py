@@ -10,8 +10,8 @@ from conftest import REPO
 from deeptutorial.classifier import PretrainableClassifier, classifier_figures, \
     classify_codes, logistic_regression_on
 from deeptutorial.optimizers import adam
-from deeptutorial.training import train
 from deeptutorial.stacked_autoencoder import StackedAutoencoder
+from deeptutorial.training import train
 from test_dA import assert_gradients_match
 from test_scripts import assert_one_line_error
 
