@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytensor  # noqa: E402
 
-from deeptutorial import backends, load_mnist, training  # noqa: E402
+from deeptutorial import backends, load_mnist  # noqa: E402
 from deeptutorial.conv_autoencoder import ConvAutoencoder  # noqa: E402
 from deeptutorial.optimizers import adam  # noqa: E402
 from deeptutorial.training import compile_step  # noqa: E402
@@ -51,14 +51,9 @@ def library_step(train_x: np.ndarray, batch: int, backend: str = "c", seed: int 
     graph_only = backend == "c-graph"
     backend = "c" if graph_only else backend
     data = backends.on_device(pytensor.shared(train_x, borrow=True), backend)
-    plain_mode = training.step_mode
-    if graph_only:  # the step's mode less the rewrite that puts in the convolution ops
-        training.step_mode = lambda backend=None: plain_mode(backend).excluding("use_conv_ops")
-    try:
-        step, _ = compile_step(terms["cost"], adam(terms["cost"], model.params, 0.001), model.x,
-                               data, batch, name="conv_autoencoder", backend=backend)
-    finally:
-        training.step_mode = plain_mode
+    step, _ = compile_step(terms["cost"], adam(terms["cost"], model.params, 0.001), model.x, data,
+                           batch, name="conv_autoencoder", backend=backend,
+                           excluding=("use_conv_ops",) if graph_only else ())
     weights = {p.name: p.get_value().copy() for p in model.params}
     return step, weights
 
@@ -119,7 +114,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=40, help="steps per timed block")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--backends", nargs="+", default=["c"], choices=("c", "c-graph", "numba", "jax"),
+    parser.add_argument("--backends", nargs="+", default=["c"],
+                        choices=("c", "c-graph", "numba", "jax"),
                         help="the library's backends to time (c is reported as deeptutorial; "
                              "c-graph: C without the convolution ops)")
     parser.add_argument("--output", default=None, help="write the numbers as JSON here")

@@ -16,8 +16,7 @@ from deeptutorial.nn import elu, he_normal, l2_penalty, shared_floatX
 from deeptutorial.optimizers import adam
 from deeptutorial.persistence import SavesParams
 from deeptutorial.stacked_autoencoder import StackedAutoencoder
-from deeptutorial.training import ErrorCurve, compile_step, n_batches, train
-from deeptutorial.utils import in_chunks
+from deeptutorial.training import ErrorCurve, compile_step, error_percent, n_batches, train
 
 
 class PretrainableClassifier(SavesParams):
@@ -125,7 +124,7 @@ def classify_codes(codes: list[np.ndarray], labels: list[np.ndarray], batch_size
         train(step, batches, refit_epochs,
               log_format="classifier on training and validation codes: epoch {epoch}, "
                          "cost {cost:.4f}")
-        error = 100 * float(np.mean(in_chunks(predict, test_c, 500) != test_y))
+        error = error_percent(predict, (test_c, test_y))
         print(f"classifier refit on the training and validation codes for {refit_epochs} "
               f"epochs: test error {error:.2f} %")
         result["refit"] = {"epochs": refit_epochs, "n_train": len(train_c) + len(valid_c),

@@ -47,8 +47,8 @@ def step_mode(backend: str | None = None):
 
 
 def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, data_y=None,
-                 name: str | None = None,
-                 backend: str | None = None) -> tuple[Callable[[np.ndarray], object], float]:
+                 name: str | None = None, backend: str | None = None,
+                 excluding: tuple[str, ...] = ()) -> tuple[Callable[[np.ndarray], object], float]:
     """``(step, seconds)``: ``step(index)`` computes ``outputs`` on minibatch ``index`` of the
     shared ``data_x`` (and ``data_y``), standing in for the symbolic ``x`` (and ``y``), and
     applies ``updates``; ``seconds`` is the time PyTensor took to compile it.
@@ -56,7 +56,8 @@ def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, dat
     The minibatches are cut by ``data.minibatch`` in ``givens``, as the tutorial did, so the
     data stay in shared variables and the batch size is a static shape of the graph. The
     step is compiled by ``backend`` (None: the current one; ``deeptutorial.backends``) in
-    ``step_mode(backend)``.
+    ``step_mode(backend)``, less the rewrites named in ``excluding`` (e.g. the fast path's
+    ``use_conv_ops``, to time the ordinary graph).
     """
     import pytensor.tensor as pt
 
@@ -70,9 +71,12 @@ def compile_step(outputs, updates: list, x, data_x, batch_size: int, y=None, dat
     givens = {x: minibatch(data_x, index, batch_size, backend)}
     if y is not None:
         givens[y] = minibatch(data_y, index, batch_size, backend)
+    mode = step_mode(backend)
+    if excluding:
+        mode = mode.excluding(*excluding)
     start = time.perf_counter()
     step = backends.function([index], outputs, updates=updates, givens=givens,
-                             rebuild_strict=False, name=name, mode=step_mode(backend),
+                             rebuild_strict=False, name=name, mode=mode,
                              backend=backend)
     return step, time.perf_counter() - start
 
@@ -254,6 +258,13 @@ def train(step: Callable[[np.ndarray], float], n_batches: int, n_epochs: int,
     return history
 
 
+def error_percent(predict: Callable, split: tuple, chunk: int = 500) -> float:
+    """The percentage of the split ``(x, y)`` that ``predict`` (a matrix of inputs to class
+    labels) gets wrong, classified ``chunk`` rows at a time."""
+    x, y = split
+    return 100 * float(np.mean(in_chunks(predict, x, chunk) != y))
+
+
 class ErrorCurve:
     """Validation and test error of a classifier after every epoch, and the epoch to report:
     the one with the lowest validation error. Pass ``record`` as ``train``'s ``on_epoch_end``.
@@ -268,9 +279,7 @@ class ErrorCurve:
         self.points: list[dict] = []
 
     def error_percent(self, split: tuple) -> float:
-        x, y = split
-        labels = in_chunks(self.predict, x, self.chunk)
-        return 100 * float(np.mean(labels != y))
+        return error_percent(self.predict, split, self.chunk)
 
     def record(self, epoch: int, history=None) -> None:
         point = {"epoch": epoch, "validation_error_percent": self.error_percent(self.valid),

@@ -167,6 +167,29 @@ def compiled_both_ways(inputs, outputs):
 
 
 @needs_conv_ops
+def test_a_training_step_can_leave_the_convolution_ops_out(float32):
+    """compile_step's ``excluding`` drops a rewrite from the step's mode: with
+    ``use_conv_ops`` named, the step computes the ordinary graph (as conv_bench's c-graph
+    times it), and the same cost."""
+    from deeptutorial.fastpath.conv_ops import ConvOp
+    from deeptutorial.optimizers import adam
+    from deeptutorial.training import compile_step
+
+    data = pytensor.shared(np.random.default_rng(0).random((20, 784), dtype="float32"))
+    costs, uses = [], []
+    for excluding in ((), ("use_conv_ops",)):
+        model = ConvAutoencoder(np.random.RandomState(1), channels=4)
+        terms, _ = model.cost_terms()
+        step, _ = compile_step(terms["cost"], adam(terms["cost"], model.params, 0.003), model.x,
+                               data, 10, excluding=excluding)
+        uses.append(any(isinstance(node.op, ConvOp)
+                        for node in step.maker.fgraph.apply_nodes))
+        costs.append(float(step(np.int64(0))))
+    assert uses == [True, False]
+    np.testing.assert_allclose(costs[0], costs[1], rtol=1e-4)
+
+
+@needs_conv_ops
 @pytest.mark.parametrize("x_shape, k_shape, stride, padding", CASES)
 def test_the_convolution_ops_compute_what_the_graphs_compute(float64, x_shape, k_shape, stride,
                                                             padding):
